@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -261,5 +262,34 @@ func TestShownIsDeterministic(t *testing.T) {
 	}
 	if _, ok := (&KeyState{}).Shown(); ok {
 		t.Fatal("empty state shows a version")
+	}
+}
+
+func TestTokenRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Context
+	}{
+		{"empty", Context{}},
+		{"vector", Context{VV: VersionVector{1: 3, 0xffffffffffffffff: 9}}},
+		{"cloud", Context{VV: VersionVector{1: 3}, Cloud: []Dot{{2, 5}, {2, 9}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeToken(EncodeToken(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []Dot{{1, 3}, {1, 4}, {2, 5}, {2, 6}, {0xffffffffffffffff, 9}} {
+				if got.Covers(d) != tt.in.Covers(d) {
+					t.Fatalf("round trip changed coverage of %v", d)
+				}
+			}
+		})
+	}
+	for _, bad := range []string{"!!", "AAAA", "////"} {
+		if _, err := DecodeToken(bad); !errors.Is(err, ErrBadToken) {
+			t.Errorf("DecodeToken(%q) = %v, want ErrBadToken", bad, err)
+		}
 	}
 }

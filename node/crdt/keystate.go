@@ -147,3 +147,9 @@ func (s *KeyState) Merge(applied Context, b *KeyState, bApplied Context) {
 	s.Versions = out
 	s.Ctx.Merge(b.Ctx.Without(applied))
 }
+
+// DotContext returns the context that observes exactly d: the token a client
+// gets back from a write, so its next write supersedes just that one.
+func DotContext(d Dot) Context {
+	return Context{VV: VersionVector{d.Node: d.Counter}}
+}

@@ -1,0 +1,92 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/yzma/yzma/node/crdt"
+)
+
+// OpsSince returns up to limit operations of origin with counters above
+// after, in counter order, with their values where still live. ErrPruned
+// means the log no longer reaches back to after.
+func (s *Store) OpsSince(origin crdt.NodeID, after uint64, limit int) ([]crdt.Op, error) {
+	var ops []crdt.Op
+	err := s.db.View(func(tx *bolt.Tx) error {
+		floor := crdt.VersionVector{}
+		if err := getCBOR(tx.Bucket(bucketMeta), metaFloor, &floor); err != nil {
+			return err
+		}
+		if after < floor[origin] {
+			return fmt.Errorf("%w: origin %v pruned through %d, asked after %d", ErrPruned, origin, floor[origin], after)
+		}
+		keys := tx.Bucket(bucketKeys)
+		c := tx.Bucket(bucketLog).Cursor()
+		prefix := be64(uint64(origin))
+		for k, v := c.Seek(logKey(crdt.Dot{Node: origin, Counter: after + 1})); k != nil && bytes.HasPrefix(k, prefix) && len(ops) < limit; k, v = c.Next() {
+			var e logEntry
+			if err := unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode log entry: %w", err)
+			}
+			op := crdt.Op{Key: e.Key, Dot: crdt.Dot{Node: origin, Counter: binary.BigEndian.Uint64(k[8:])}, HLC: e.HLC, Observed: e.Observed, Delete: e.Delete}
+			if !op.Delete {
+				var st crdt.KeyState
+				if err := getCBOR(keys, e.Key, &st); err != nil {
+					return err
+				}
+				if v, ok := st.Find(op.Dot); ok {
+					op.Type, op.Value = v.Type, v.Value
+				} else {
+					op.Superseded = true
+				}
+			}
+			ops = append(ops, op)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	return ops, nil
+}
+
+// Prune drops the log entries at or below stable, the version vector every
+// current member has applied, and returns how many it dropped. Peers asking
+// for operations below that point get ErrPruned.
+func (s *Store) Prune(ctx context.Context, stable crdt.VersionVector) (int, error) {
+	pruned := 0
+	err := s.do(ctx, func(b *batch) error {
+		pruned = 0
+		m := b.tx.Bucket(bucketMeta)
+		floor := crdt.VersionVector{}
+		if err := getCBOR(m, metaFloor, &floor); err != nil {
+			return err
+		}
+		c := b.log.Cursor()
+		for origin, upTo := range stable {
+			if upTo > b.vv[origin] { // never past what this node has applied
+				upTo = b.vv[origin]
+			}
+			prefix := be64(uint64(origin))
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && binary.BigEndian.Uint64(k[8:]) <= upTo; k, _ = c.Seek(prefix) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				pruned++
+			}
+			if upTo > floor[origin] {
+				floor[origin] = upTo
+			}
+		}
+		return putCBOR(m, metaFloor, floor)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune log: %w", err)
+	}
+	s.metrics.pruned.Add(float64(pruned))
+	return pruned, nil
+}
