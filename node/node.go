@@ -9,27 +9,39 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/yzma/yzma/node/cluster"
 	"github.com/yzma/yzma/node/crdt"
 	"github.com/yzma/yzma/node/store"
 )
 
-// ErrNotReady is returned by Ready while the node cannot serve yet.
-var ErrNotReady = errors.New("node not ready")
+// Sentinel errors callers act on.
+var (
+	// ErrNotReady is returned by Ready while the node cannot serve yet.
+	ErrNotReady = errors.New("node not ready: catching up with the cluster")
+	// ErrStandalone is returned by cluster operations on a node started
+	// without clustering.
+	ErrStandalone = errors.New("node runs without clustering")
+)
 
 // Options configures a Node.
 type Options struct {
 	DBPath     string // the bbolt data file
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: no metrics
+	// Cluster configures membership and replication; nil runs the node
+	// standalone (no gossip).
+	Cluster *cluster.Config
 }
 
 // Node is one running Yzma node.
 type Node struct {
-	store *store.Store
-	log   *slog.Logger
+	store   *store.Store
+	cluster *cluster.Cluster // nil when standalone
+	log     *slog.Logger
 }
 
 // Open opens the node's data file and starts it.
@@ -41,33 +53,115 @@ func Open(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open node: %w", err)
 	}
-	return &Node{store: st, log: opts.Logger}, nil
+	n := &Node{store: st, log: opts.Logger}
+	if opts.Cluster != nil {
+		cfg := *opts.Cluster
+		cfg.Logger, cfg.Registerer = opts.Logger, opts.Registerer
+		if n.cluster, err = cluster.New(cfg, st); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("open node: %w", err)
+		}
+	}
+	return n, nil
 }
 
-// Close stops the node after queued writes are durable.
-func (n *Node) Close() error { return n.store.Close() }
+// Close stops the node after queued writes are durable. It does not hand
+// data off (a restart is not a leave): see Leave.
+func (n *Node) Close() error {
+	var err error
+	if n.cluster != nil {
+		err = n.cluster.Close()
+	}
+	return errors.Join(err, n.store.Close())
+}
+
+// Store is the node's replica.
+func (n *Node) Store() *store.Store { return n.store }
 
 // ID is the node's persisted identity.
 func (n *Node) ID() crdt.NodeID { return n.store.NodeID() }
 
-// Ready reports nil when the node can serve reads and writes.
-func (n *Node) Ready() error { return nil }
+// Ready reports nil when the node can serve reads and writes: standalone, or
+// caught up with the cluster it joined.
+func (n *Node) Ready() error {
+	if n.cluster != nil && !n.cluster.Ready() {
+		return ErrNotReady
+	}
+	return nil
+}
 
 // Get reads a key; store.ErrNotFound when it has no live version.
 func (n *Node) Get(key []byte) (store.Item, error) { return n.store.Get(key) }
 
 // Put writes a value, superseding observed (nil: all this node holds).
+// While the node leaves the cluster it refuses writes with cluster.ErrLeaving.
 func (n *Node) Put(ctx context.Context, key, value []byte, contentType string, observed *crdt.Context) (crdt.Op, error) {
+	if err := n.beginWrite(); err != nil {
+		return crdt.Op{}, err
+	}
+	defer n.endWrite()
 	return n.store.Put(ctx, key, value, contentType, observed)
 }
 
 // Delete removes observed (nil: all this node holds); store.ErrNotFound when
 // there is nothing to delete and no context was given.
 func (n *Node) Delete(ctx context.Context, key []byte, observed *crdt.Context) (crdt.Op, error) {
+	if err := n.beginWrite(); err != nil {
+		return crdt.Op{}, err
+	}
+	defer n.endWrite()
 	return n.store.Delete(ctx, key, observed)
+}
+
+func (n *Node) beginWrite() error {
+	if n.cluster == nil {
+		return nil
+	}
+	return n.cluster.BeginWrite()
+}
+
+func (n *Node) endWrite() {
+	if n.cluster != nil {
+		n.cluster.EndWrite()
+	}
 }
 
 // List lists live keys in byte order; see store.List.
 func (n *Node) List(prefix, after []byte, limit int) ([]store.Entry, []byte, error) {
 	return n.store.List(prefix, after, limit)
+}
+
+// Join joins the cluster through the configured seeds plus peers (gossip
+// host:port addresses) and catches up before the node reports ready.
+func (n *Node) Join(ctx context.Context, peers ...string) error {
+	if n.cluster == nil {
+		return ErrStandalone
+	}
+	return n.cluster.Join(ctx, peers...)
+}
+
+// Leave hands this node's data off and leaves the cluster; see
+// cluster.Cluster.Leave.
+func (n *Node) Leave(ctx context.Context) (*cluster.LeaveResult, error) {
+	if n.cluster == nil {
+		return nil, ErrStandalone
+	}
+	return n.cluster.Leave(ctx)
+}
+
+// Members lists the cluster's members as this node sees them.
+func (n *Node) Members() ([]cluster.Member, error) {
+	if n.cluster == nil {
+		return nil, ErrStandalone
+	}
+	return n.cluster.Members(), nil
+}
+
+// PeerHandler serves the replication channel peers use (nil when
+// standalone); mount it under the API's authentication at /internal/.
+func (n *Node) PeerHandler() http.Handler {
+	if n.cluster == nil {
+		return nil
+	}
+	return n.cluster.Handler()
 }

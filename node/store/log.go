@@ -12,10 +12,12 @@ import (
 )
 
 // OpsSince returns up to limit operations of origin with counters above
-// after, in counter order, with their values where still live. ErrPruned
+// after, in counter order, with their values where still live, stopping once
+// their values pass maxBytes (at least one operation is returned). ErrPruned
 // means the log no longer reaches back to after.
-func (s *Store) OpsSince(origin crdt.NodeID, after uint64, limit int) ([]crdt.Op, error) {
+func (s *Store) OpsSince(origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
 	var ops []crdt.Op
+	size := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
 		floor := crdt.VersionVector{}
 		if err := getCBOR(tx.Bucket(bucketMeta), metaFloor, &floor); err != nil {
@@ -27,7 +29,7 @@ func (s *Store) OpsSince(origin crdt.NodeID, after uint64, limit int) ([]crdt.Op
 		keys := tx.Bucket(bucketKeys)
 		c := tx.Bucket(bucketLog).Cursor()
 		prefix := be64(uint64(origin))
-		for k, v := c.Seek(logKey(crdt.Dot{Node: origin, Counter: after + 1})); k != nil && bytes.HasPrefix(k, prefix) && len(ops) < limit; k, v = c.Next() {
+		for k, v := c.Seek(logKey(crdt.Dot{Node: origin, Counter: after + 1})); k != nil && bytes.HasPrefix(k, prefix) && len(ops) < limit && size < maxBytes; k, v = c.Next() {
 			var e logEntry
 			if err := unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode log entry: %w", err)
@@ -45,6 +47,7 @@ func (s *Store) OpsSince(origin crdt.NodeID, after uint64, limit int) ([]crdt.Op
 				}
 			}
 			ops = append(ops, op)
+			size += len(op.Value) + len(op.Key)
 		}
 		return nil
 	})

@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -304,4 +306,24 @@ func sizeOf(path string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// Digest hashes every live version (key, dot, timestamp, type, value): two
+// replicas holding the same data have the same digest.
+func (s *Store) Digest() (string, error) {
+	h := sha256.New()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketKeys).ForEach(func(k, v []byte) error {
+			var st crdt.KeyState
+			if err := unmarshal(v, &st); err != nil {
+				return fmt.Errorf("decode key %q: %w", k, err)
+			}
+			for _, ver := range st.Versions {
+				fmt.Fprintf(h, "%q %v %d %q %d:", k, ver.Dot, ver.HLC, ver.Type, len(ver.Value))
+				h.Write(ver.Value)
+			}
+			return nil
+		})
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
 }

@@ -267,12 +267,15 @@ func TestReplicationPrimitives(t *testing.T) {
 	if _, err := a.Delete(ctx, []byte("y"), nil); err != nil {
 		t.Fatal(err)
 	}
-	ops, err := a.OpsSince(a.NodeID(), 0, 100)
+	ops, err := a.OpsSince(a.NodeID(), 0, 100, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ops) != 4 || !ops[0].Superseded || string(ops[1].Value) != "2" || !ops[3].Delete {
 		t.Fatalf("log = %+v", ops)
+	}
+	if page, _ := a.OpsSince(a.NodeID(), 0, 100, 1); len(page) != 1 {
+		t.Fatalf("a 1-byte page holds %d ops, want exactly 1", len(page))
 	}
 	if _, err := b.ApplyRemote(ctx, ops[2:]); !errors.Is(err, ErrGap) {
 		t.Fatalf("ops after a gap: %v, want ErrGap", err)
@@ -300,10 +303,10 @@ func TestReplicationPrimitives(t *testing.T) {
 	if err != nil || pruned != 3 {
 		t.Fatalf("pruned %d, %v; want 3", pruned, err)
 	}
-	if _, err := a.OpsSince(a.NodeID(), 1, 10); !errors.Is(err, ErrPruned) {
+	if _, err := a.OpsSince(a.NodeID(), 1, 10, 1<<20); !errors.Is(err, ErrPruned) {
 		t.Fatalf("ops below the floor: %v, want ErrPruned", err)
 	}
-	if ops, err := a.OpsSince(a.NodeID(), 3, 10); err != nil || len(ops) != 1 || ops[0].Dot.Counter != 4 {
+	if ops, err := a.OpsSince(a.NodeID(), 3, 10, 1<<20); err != nil || len(ops) != 1 || ops[0].Dot.Counter != 4 {
 		t.Fatalf("ops above the floor: %+v, %v", ops, err)
 	}
 	if st, _ := a.Stats(); st.LogOps != 2 {

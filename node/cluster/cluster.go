@@ -1,0 +1,329 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/hashicorp/memberlist"
+
+	"github.com/yzma/yzma/node/crdt"
+	"github.com/yzma/yzma/node/store"
+)
+
+// Sentinel errors callers act on.
+var (
+	// ErrLeaving: the node is leaving or has left and takes no writes.
+	ErrLeaving = errors.New("node is leaving the cluster")
+	// ErrHandOff: the leave could not prove every other member holds this
+	// node's operations in time; the node stays a full member.
+	ErrHandOff = errors.New("hand-off incomplete")
+	// ErrNoPeers: there is no other live member to hand data to.
+	ErrNoPeers = errors.New("no other live member to hand data off to")
+)
+
+// Batch bounds for push and pull.
+const (
+	batchOps   = 512
+	batchBytes = 4 << 20
+)
+
+// meta is what each member gossips about itself.
+type meta struct {
+	ID  crdt.NodeID `cbor:"1,keyasint"`
+	API string      `cbor:"2,keyasint"`
+	// Left: the member handed its data off and is leaving for good.
+	Left bool `cbor:"3,keyasint,omitempty"`
+}
+
+// Cluster is this node's membership and replication.
+type Cluster struct {
+	cfg     Config
+	store   *store.Store
+	ml      *memberlist.Memberlist
+	log     *slog.Logger
+	metrics *metrics
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	peers map[string]*peer  // live members by name, this node excluded
+	gone  map[string]Member // members seen leaving or dying
+
+	ready     atomic.Bool
+	gate      sync.RWMutex // writes hold it shared; Leave takes it to stop them
+	leaving   bool         // guarded by gate
+	leaveMu   sync.Mutex   // one Leave at a time
+	left      *LeaveResult // guarded by leaveMu
+	allPush   atomic.Bool  // senders push every origin (during a leave)
+	handedOff atomic.Bool  // gossiped: this member leaves for good
+}
+
+// New starts gossip on cfg's addresses and the replication loops. It does
+// not join anyone: call Join.
+func New(cfg Config, st *store.Store) (*Cluster, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Cluster{cfg: cfg, store: st, log: cfg.Logger.With("member", cfg.Name), peers: map[string]*peer{}, gone: map[string]Member{}, ctx: ctx, cancel: cancel}
+	c.metrics = newMetrics(c, cfg.Registerer)
+
+	mc := cfg.Memberlist()
+	mc.Name = cfg.Name
+	mc.BindAddr, mc.BindPort = cfg.BindAddr, cfg.BindPort
+	mc.AdvertiseAddr, mc.AdvertisePort = cfg.AdvertiseAddr, cfg.AdvertisePort
+	mc.SecretKey = cfg.GossipKey
+	mc.Delegate = (*delegate)(c)
+	mc.Events = (*events)(c)
+	mc.Logger = log.New(slogWriter{c.log}, "", 0)
+	mc.LogOutput = nil
+	if mc.DeadNodeReclaimTime == 0 {
+		mc.DeadNodeReclaimTime = 10 * time.Second // a restarted pod keeps its name
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		cancel()
+		c.metrics.unregister()
+		return nil, fmt.Errorf("start gossip: %w", err)
+	}
+	c.ml = ml
+	c.wg.Add(2)
+	go c.antiEntropyLoop()
+	go c.pruneLoop()
+	return c, nil
+}
+
+// Join contacts seeds (cfg.Seeds, the A/AAAA records of cfg.SeedDNS, and
+// extra), retrying until one other member answers or JoinTimeout passes, and
+// then catches up from every member it found before reporting ready. A node
+// whose only seed is itself, or that has no seeds, starts alone and ready.
+func (c *Cluster) Join(ctx context.Context, extra ...string) error {
+	defer c.ready.Store(true)
+	deadline := time.Now().Add(c.cfg.JoinTimeout)
+	for {
+		seeds := c.seeds(ctx, extra)
+		if len(seeds) == 0 {
+			c.log.Info("no seeds: starting alone")
+			return nil
+		}
+		n, err := c.ml.Join(seeds)
+		if n > 0 {
+			c.log.Info("joined cluster", "seeds", seeds, "contacted", n)
+			return c.catchUp(ctx)
+		}
+		if time.Now().After(deadline) {
+			c.log.Warn("no seed answered: starting alone", "seeds", seeds, "error", err)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// seeds returns the gossip addresses to try, without this node's own.
+func (c *Cluster) seeds(ctx context.Context, extra []string) []string {
+	all := append(append([]string{}, c.cfg.Seeds...), extra...)
+	if c.cfg.SeedDNS != "" {
+		addrs, err := net.DefaultResolver.LookupHost(ctx, c.cfg.SeedDNS)
+		if err != nil {
+			c.log.Debug("seed DNS lookup failed", "name", c.cfg.SeedDNS, "error", err)
+		}
+		for _, a := range addrs {
+			all = append(all, net.JoinHostPort(a, strconv.Itoa(c.cfg.BindPort)))
+		}
+	}
+	self := c.ml.LocalNode().Address()
+	var out []string
+	for _, s := range all {
+		if s != self && s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Ready reports whether the node has caught up after joining.
+func (c *Cluster) Ready() bool { return c.ready.Load() }
+
+// BeginWrite admits a local write, or refuses it with ErrLeaving. A nil
+// error must be followed by EndWrite once the write is durable.
+func (c *Cluster) BeginWrite() error {
+	c.gate.RLock()
+	if c.leaving {
+		c.gate.RUnlock()
+		return ErrLeaving
+	}
+	return nil
+}
+
+// EndWrite ends a write admitted by BeginWrite and starts pushing it.
+func (c *Cluster) EndWrite() {
+	c.gate.RUnlock()
+	c.wakeSenders()
+}
+
+// Close leaves gossip without hand-off (the node is restarting, not
+// leaving) and stops every loop.
+func (c *Cluster) Close() error {
+	c.cancel()
+	err := c.ml.Shutdown()
+	c.mu.Lock()
+	for _, p := range c.peers {
+		p.stop()
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	c.metrics.unregister()
+	return err
+}
+
+func (c *Cluster) wakeSenders() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.peers {
+		p.wake()
+	}
+}
+
+// alivePeers returns the peers currently alive or suspect.
+func (c *Cluster) alivePeers() []*peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*peer
+	for _, p := range c.peers {
+		if p.live() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (c *Cluster) antiEntropyLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.AntiEntropyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		peers := c.alivePeers()
+		if len(peers) == 0 {
+			continue
+		}
+		p := peers[rand.IntN(len(peers))]
+		if err := c.pullFrom(c.ctx, p); err != nil && c.ctx.Err() == nil {
+			c.log.Debug("anti-entropy round failed", "peer", p.name, "error", err)
+		}
+	}
+}
+
+// catchUp pulls from every live peer until this node has what each had.
+func (c *Cluster) catchUp(ctx context.Context) error {
+	for _, p := range c.alivePeers() {
+		if err := c.pullFrom(ctx, p); err != nil {
+			return fmt.Errorf("catch up from %s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+// pullFrom fetches p's version vector and pulls every operation it has that
+// this node lacks, origin by origin.
+func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
+	c.metrics.rounds.Inc()
+	theirs, err := c.cfg.Transport.VersionVector(ctx, p.api)
+	if err != nil {
+		return err
+	}
+	p.observe(theirs)
+	for origin, upTo := range theirs {
+		for mine := c.store.VersionVector()[origin]; mine < upTo; mine = c.store.VersionVector()[origin] {
+			ops, err := c.cfg.Transport.Pull(ctx, p.api, origin, mine, batchOps, batchBytes)
+			if err != nil {
+				return fmt.Errorf("pull %v after %d: %w", origin, mine, err)
+			}
+			if len(ops) == 0 {
+				break
+			}
+			n, err := c.store.ApplyRemote(ctx, ops)
+			if err != nil {
+				return err
+			}
+			c.metrics.pulled.Add(float64(n))
+			c.metrics.pulledBytes.Add(float64(opsBytes(ops)))
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) pruneLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := c.Prune(c.ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Warn("prune failed", "error", err)
+		}
+	}
+}
+
+// Prune drops the log entries every live member has applied. A member
+// whose version vector is not known yet holds pruning back.
+func (c *Cluster) Prune(ctx context.Context) (int, error) {
+	vvs := []crdt.VersionVector{c.store.VersionVector()}
+	for _, p := range c.alivePeers() {
+		vv := p.known()
+		if vv == nil {
+			return 0, nil
+		}
+		vvs = append(vvs, vv)
+	}
+	return c.store.Prune(ctx, crdt.Min(vvs...))
+}
+
+func opsBytes(ops []crdt.Op) int {
+	n := 0
+	for _, op := range ops {
+		n += len(op.Key) + len(op.Value)
+	}
+	return n
+}
+
+// slogWriter turns memberlist's log lines into debug records.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(b []byte) (int, error) {
+	w.l.Debug("memberlist", "msg", string(b))
+	return len(b), nil
+}
+
+var _ io.Writer = slogWriter{}
+
+func decodeMeta(b []byte) (meta, error) {
+	var m meta
+	err := cbor.Unmarshal(b, &m)
+	return m, err
+}

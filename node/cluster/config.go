@@ -1,0 +1,69 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a member.
+type Config struct {
+	// Name is the member's unique, stable name (the pod name in Kubernetes).
+	Name          string
+	BindAddr      string
+	BindPort      int
+	AdvertiseAddr string
+	AdvertisePort int
+	// APIAddr is the host:port peers use to reach this node's HTTP API.
+	APIAddr string
+	// Seeds are gossip addresses (host:port) to join at start.
+	Seeds []string
+	// SeedDNS is a name whose A/AAAA records are gossip seeds (port BindPort),
+	// such as a headless Service.
+	SeedDNS string
+	// GossipKey encrypts gossip (16, 24 or 32 bytes); empty: no encryption.
+	GossipKey []byte
+	// Memberlist returns the base memberlist configuration (profile); nil is
+	// memberlist.DefaultLANConfig.
+	Memberlist func() *memberlist.Config
+
+	JoinTimeout         time.Duration // default 30s: how long to look for seeds
+	LeaveTimeout        time.Duration // default 60s: how long a hand-off may take
+	AntiEntropyInterval time.Duration // default 2s
+	PruneInterval       time.Duration // default 30s
+
+	Transport  Transport // nil: HTTPTransport
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		return fmt.Errorf("cluster: member name is required")
+	}
+	if c.APIAddr == "" {
+		return fmt.Errorf("cluster: API address is required")
+	}
+	if c.Memberlist == nil {
+		c.Memberlist = memberlist.DefaultLANConfig
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.JoinTimeout, 30*time.Second)
+	def(&c.LeaveTimeout, 60*time.Second)
+	def(&c.AntiEntropyInterval, 2*time.Second)
+	def(&c.PruneInterval, 30*time.Second)
+	if c.Transport == nil {
+		c.Transport = &HTTPTransport{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

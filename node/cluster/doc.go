@@ -1,0 +1,24 @@
+// Package cluster makes a store one member of a Yzma cluster.
+//
+// Membership is SWIM gossip (hashicorp/memberlist): member names are unique
+// and stable (the pod name in Kubernetes) and each member's metadata carries
+// its persisted node ID and the address of its HTTP API. Gossip carries only
+// membership; data travels over a reliable channel, the Transport (HTTP with
+// CBOR bodies in production), in three ways:
+//
+//   - Push: for every live peer a sender streams this node's own operations
+//     from the store's log, starting where the peer's version vector says it
+//     is, in batches bounded by count and bytes. It reads from the durable
+//     log, not from a queue, so nothing is ever dropped and memory stays
+//     bounded however far behind a peer is.
+//   - Anti-entropy: periodically a node asks a random peer for its version
+//     vector and pulls, per origin, exactly the operations it lacks.
+//   - Catch-up: a node that joins pulls from every member it found before it
+//     reports ready.
+//
+// Leave refuses new writes, pushes every operation this node holds (from any
+// origin) to every other live member until their version vectors prove they
+// hold it, then leaves gossip. Pruning drops the log entries every current
+// member has applied (the minimum of their version vectors); members that
+// left or died are not counted.
+package cluster

@@ -1,0 +1,143 @@
+package cluster
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/yzma/yzma/node/crdt"
+	"github.com/yzma/yzma/node/store"
+)
+
+// peer is another member and the sender that pushes operations to it.
+type peer struct {
+	name string
+	c    *Cluster
+
+	mu    sync.Mutex
+	id    crdt.NodeID
+	api   string
+	addr  string
+	state memberlist.NodeStateType
+	vv    crdt.VersionVector // what it is known to have applied; nil: unknown
+
+	wakeCh chan struct{}
+	done   chan struct{}
+	once   sync.Once
+}
+
+func (c *Cluster) newPeer(n *memberlist.Node, m meta) *peer {
+	p := &peer{name: n.Name, c: c, id: m.ID, api: m.API, addr: n.Address(), state: memberlist.StateAlive,
+		wakeCh: make(chan struct{}, 1), done: make(chan struct{})}
+	c.wg.Add(1)
+	go p.sendLoop()
+	return p
+}
+
+func (p *peer) wake() {
+	select {
+	case p.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (p *peer) stop() { p.once.Do(func() { close(p.done) }) }
+
+func (p *peer) live() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state == memberlist.StateAlive || p.state == memberlist.StateSuspect
+}
+
+func (p *peer) known() crdt.VersionVector {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.vv
+}
+
+// observe records a version vector the peer reported.
+func (p *peer) observe(vv crdt.VersionVector) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.vv == nil {
+		p.vv = crdt.VersionVector{}
+	}
+	next := p.vv.Clone()
+	next.Merge(vv)
+	p.vv = next
+}
+
+// sendLoop pushes operations whenever woken, and at least every second
+// (which also refreshes the peer's version vector for lag and pruning).
+func (p *peer) sendLoop() {
+	defer p.c.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.c.ctx.Done():
+			return
+		case <-p.wakeCh:
+		case <-t.C:
+		}
+		if backoff > 0 {
+			select {
+			case <-time.After(backoff):
+			case <-p.done:
+				return
+			}
+		}
+		if err := p.push(); err != nil {
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			p.c.log.Debug("push failed", "peer", p.name, "error", err)
+			continue
+		}
+		backoff = 0
+	}
+}
+
+// push sends the peer everything this node has that it lacks: this node's
+// own operations, or every origin's while leaving.
+func (p *peer) push() error {
+	ctx := p.c.ctx
+	vv, err := p.c.cfg.Transport.VersionVector(ctx, p.api)
+	if err != nil {
+		return err
+	}
+	p.observe(vv)
+	self := p.c.store.NodeID()
+	mine := p.c.store.VersionVector()
+	for origin, upTo := range mine {
+		if origin != self && !p.c.allPush.Load() {
+			continue
+		}
+		for have := p.known()[origin]; have < upTo; have = p.known()[origin] {
+			ops, err := p.c.store.OpsSince(origin, have, batchOps, batchBytes)
+			if errors.Is(err, store.ErrPruned) {
+				break // too far behind for the log: the peer takes a snapshot
+			}
+			if err != nil {
+				return err
+			}
+			if len(ops) == 0 {
+				break
+			}
+			start := time.Now()
+			after, err := p.c.cfg.Transport.Push(ctx, p.api, ops)
+			if err != nil {
+				return err
+			}
+			p.c.metrics.pushed(p.name, len(ops), opsBytes(ops), time.Since(start))
+			if after[origin] <= have {
+				break // the peer applied nothing (a gap on its side): anti-entropy mends it
+			}
+			p.observe(after)
+		}
+	}
+	return nil
+}
