@@ -257,6 +257,12 @@ func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
 	for origin, upTo := range theirs {
 		for mine := c.store.VersionVector()[origin]; mine < upTo; mine = c.store.VersionVector()[origin] {
 			ops, err := c.cfg.Transport.Pull(ctx, p.api, origin, mine, batchOps, batchBytes)
+			if errors.Is(err, store.ErrPruned) {
+				if err := c.snapshotFrom(ctx, p); err != nil {
+					return err
+				}
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("pull %v after %d: %w", origin, mine, err)
 			}
@@ -272,6 +278,36 @@ func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
 		}
 	}
 	return nil
+}
+
+// snapshotFrom merges p's whole state: the way back for a node whose gap
+// was already pruned from the peer's log.
+func (c *Cluster) snapshotFrom(ctx context.Context, p *peer) error {
+	c.log.Info("too far behind for the log: taking a snapshot", "peer", p.name)
+	body, err := c.cfg.Transport.Snapshot(ctx, p.api)
+	if err != nil {
+		return fmt.Errorf("snapshot from %s: %w", p.name, err)
+	}
+	defer body.Close()
+	counted := &countingReader{r: body}
+	err = c.store.ApplySnapshot(ctx, counted)
+	c.metrics.snapshots.Inc()
+	c.metrics.pulledBytes.Add(float64(counted.n))
+	if err != nil {
+		return fmt.Errorf("snapshot from %s: %w", p.name, err)
+	}
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
 }
 
 func (c *Cluster) pruneLoop() {

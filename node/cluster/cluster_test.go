@@ -232,3 +232,34 @@ func TestPruneAtCausalStability(t *testing.T) {
 		return err == nil && n == 1
 	})
 }
+
+func TestReturnAfterGapWasPrunedTakesSnapshot(t *testing.T) {
+	net := newTestNet(t)
+	nodes := net.startCluster(3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	put(t, a, "deleted-while-away", "1")
+	waitFor(t, 10*time.Second, "initial convergence", func() bool { return converged(t, nodes) })
+	c.stop()
+	waitFor(t, 10*time.Second, "c is declared dead", func() bool { return len(a.c.alivePeers()) == 1 && len(b.c.alivePeers()) == 1 })
+	del(t, a, "deleted-while-away")
+	for i := 0; i < 100; i++ {
+		put(t, nodes[i%2], fmt.Sprint("k", i), "v")
+	}
+	waitFor(t, 10*time.Second, "a and b prune everything", func() bool {
+		for _, tn := range nodes[:2] {
+			if _, err := tn.c.Prune(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := tn.st.Stats(); st.LogOps != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	c2 := net.startNode(c.name, 12, c.dbPath, a.gossip())
+	nodes[2] = c2
+	waitFor(t, 10*time.Second, "convergence through a snapshot", func() bool { return converged(t, nodes) })
+	if v, _ := get(t, c2, "deleted-while-away"); v != "<absent>" {
+		t.Fatalf("a key deleted while the node was away came back: %q", v)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -67,6 +68,13 @@ func (c cutTransport) Pull(ctx context.Context, addr string, origin crdt.NodeID,
 		return nil, errCut
 	}
 	return c.Transport.Pull(ctx, addr, origin, after, limit, maxBytes)
+}
+
+func (c cutTransport) Snapshot(ctx context.Context, addr string) (io.ReadCloser, error) {
+	if c.net.blocked(c.self, addr) {
+		return nil, errCut
+	}
+	return c.Transport.Snapshot(ctx, addr)
 }
 
 // testNode is one member: a store on a file, gossip on its own 127.0.0.x

@@ -16,6 +16,7 @@ type metrics struct {
 	pulled      prometheus.Counter
 	pulledBytes prometheus.Counter
 	rounds      prometheus.Counter
+	snapshots   prometheus.Counter
 	leaves      *prometheus.CounterVec
 }
 
@@ -29,10 +30,11 @@ func newMetrics(c *Cluster, reg prometheus.Registerer) *metrics {
 		pulled:      prometheus.NewCounter(prometheus.CounterOpts{Name: "yzma_antientropy_pulled_ops_total", Help: "New operations pulled by anti-entropy and catch-up."}),
 		pulledBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "yzma_antientropy_pulled_bytes_total", Help: "Key and value bytes pulled by anti-entropy and catch-up."}),
 		rounds:      prometheus.NewCounter(prometheus.CounterOpts{Name: "yzma_antientropy_rounds_total", Help: "Anti-entropy exchanges started."}),
+		snapshots:   prometheus.NewCounter(prometheus.CounterOpts{Name: "yzma_antientropy_snapshots_total", Help: "Snapshots merged because the log no longer reached back far enough."}),
 		leaves:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "yzma_cluster_leaves_total", Help: "Leave attempts by result."}, []string{"result"}),
 	}
 	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "yzma_replication_lag_ops", Help: "Operations this node holds that a peer is not known to have."}, []string{"peer"})
-	m.all = []prometheus.Collector{m.pushedOps, m.pushedBytes, m.pushSeconds, m.opsReceived, m.pulled, m.pulledBytes, m.rounds, m.leaves,
+	m.all = []prometheus.Collector{m.pushedOps, m.pushedBytes, m.pushSeconds, m.opsReceived, m.pulled, m.pulledBytes, m.rounds, m.snapshots, m.leaves,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "yzma_cluster_members", Help: "Live members, this node included."},
 			func() float64 { return float64(len(c.alivePeers()) + 1) }),
 		lagCollector{c: c, desc: lag},

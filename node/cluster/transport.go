@@ -28,12 +28,15 @@ type Transport interface {
 	// Pull returns the peer's operations of origin after counter after;
 	// store.ErrPruned when its log no longer reaches back that far.
 	Pull(ctx context.Context, addr string, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error)
+	// Snapshot streams the peer's whole key state (store.WriteSnapshot).
+	Snapshot(ctx context.Context, addr string) (io.ReadCloser, error)
 }
 
 // Paths of the data channel, under the node's HTTP API.
 const (
-	PathVV  = "/internal/vv"
-	PathOps = "/internal/ops"
+	PathVV       = "/internal/vv"
+	PathOps      = "/internal/ops"
+	PathSnapshot = "/internal/snapshot"
 )
 
 // HTTPTransport is the Transport over the peers' HTTP APIs.
@@ -44,11 +47,24 @@ type HTTPTransport struct {
 }
 
 func (t *HTTPTransport) do(ctx context.Context, method, addr, path string, q url.Values, body any, out any) error {
+	resp, err := t.open(ctx, method, addr, path, q, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := cbor.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, resp.Request.URL.Redacted(), err)
+	}
+	return nil
+}
+
+// open sends a request and returns the response of a 200 answer.
+func (t *HTTPTransport) open(ctx context.Context, method, addr, path string, q url.Values, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := cbor.Marshal(body)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		rd = bytes.NewReader(b)
 	}
@@ -59,7 +75,7 @@ func (t *HTTPTransport) do(ctx context.Context, method, addr, path string, q url
 	u := url.URL{Scheme: scheme, Host: addr, Path: path, RawQuery: q.Encode()}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/cbor")
 	if t.Token != "" {
@@ -71,24 +87,24 @@ func (t *HTTPTransport) do(ctx context.Context, method, addr, path string, q url
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
+		return nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusGone:
-		return store.ErrPruned
-	default:
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s %s: %s: %s", method, u.Redacted(), resp.Status, msg)
+	if resp.StatusCode == http.StatusGone {
+		return nil, store.ErrPruned
 	}
-	if err := cbor.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decode answer of %s %s: %w", method, u.Redacted(), err)
-	}
-	return nil
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	return nil, fmt.Errorf("%s %s: %s: %s", method, u.Redacted(), resp.Status, msg)
 }
 
-var defaultClient = &http.Client{Timeout: 60 * time.Second}
+// defaultClient bounds each call; a snapshot is bounded by its context only.
+var (
+	defaultClient  = &http.Client{Timeout: 60 * time.Second}
+	snapshotClient = &http.Client{}
+)
 
 // VersionVector implements Transport.
 func (t *HTTPTransport) VersionVector(ctx context.Context, addr string) (crdt.VersionVector, error) {
@@ -110,6 +126,19 @@ func (t *HTTPTransport) Pull(ctx context.Context, addr string, origin crdt.NodeI
 	}
 	var ops []crdt.Op
 	return ops, t.do(ctx, http.MethodGet, addr, PathOps, q, nil, &ops)
+}
+
+// Snapshot implements Transport.
+func (t *HTTPTransport) Snapshot(ctx context.Context, addr string) (io.ReadCloser, error) {
+	tt := *t
+	if tt.Client == nil {
+		tt.Client = snapshotClient
+	}
+	resp, err := tt.open(ctx, http.MethodGet, addr, PathSnapshot, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
 }
 
 // maxPushBody bounds a pushed batch: the sender stops a batch after it passes
@@ -157,6 +186,12 @@ func (c *Cluster) Handler() http.Handler {
 			return
 		}
 		writeCBOR(w, ops)
+	})
+	mux.HandleFunc("GET "+PathSnapshot, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/cbor-seq")
+		if err := c.store.WriteSnapshot(w); err != nil {
+			c.log.Warn("snapshot stream failed", "error", err)
+		}
 	})
 	return mux
 }

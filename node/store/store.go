@@ -73,6 +73,8 @@ type Store struct {
 	reqs      chan *request
 	committed chan struct{} // closed when the committer has exited
 
+	remoteMu sync.RWMutex // remote ops take it shared, a snapshot merge exclusively
+
 	mu     sync.RWMutex
 	closed bool
 	vv     crdt.VersionVector // committed; replaced, never mutated

@@ -176,6 +176,8 @@ func (s *Store) local(ctx context.Context, key []byte, observed *crdt.Context, d
 // stops the call with ErrGap (the ones before it are applied). It returns how
 // many operations were new.
 func (s *Store) ApplyRemote(ctx context.Context, ops []crdt.Op) (int, error) {
+	s.remoteMu.RLock() // not while a snapshot is merged
+	defer s.remoteMu.RUnlock()
 	applied := 0
 	err := s.do(ctx, func(b *batch) error {
 		applied = 0
@@ -229,17 +231,22 @@ func (b *batch) apply(op *crdt.Op, st *crdt.KeyState) error {
 	if err != nil {
 		return fmt.Errorf("store key: %w", err)
 	}
-	switch now := len(st.Versions) > 0; {
-	case now && !live:
-		b.nkeys++
-	case !now && live:
-		b.nkeys--
-	}
+	b.countLive(live, len(st.Versions) > 0)
 	entry := logEntry{Key: op.Key, HLC: op.HLC, Observed: op.Observed, Delete: op.Delete}
 	if err := putCBOR(b.log, logKey(op.Dot), entry); err != nil {
 		return fmt.Errorf("append log: %w", err)
 	}
 	return nil
+}
+
+// countLive tracks the live key count as a key goes from live before to now.
+func (b *batch) countLive(before, now bool) {
+	switch {
+	case now && !before:
+		b.nkeys++
+	case !now && before:
+		b.nkeys--
+	}
 }
 
 // logEntry is an operation in the log, without its value (see the package doc).
