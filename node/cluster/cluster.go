@@ -323,6 +323,7 @@ func (c *Cluster) pruneLoop() {
 		if _, err := c.Prune(c.ctx); err != nil && c.ctx.Err() == nil {
 			c.log.Warn("prune failed", "error", err)
 		}
+		c.maybeCompact()
 	}
 }
 
@@ -338,6 +339,20 @@ func (c *Cluster) Prune(ctx context.Context) (int, error) {
 		vvs = append(vvs, vv)
 	}
 	return c.store.Prune(ctx, crdt.Min(vvs...))
+}
+
+// Compaction runs after pruning once at least half of a file of at least
+// compactMinBytes is free.
+const compactMinBytes = 64 << 20
+
+func (c *Cluster) maybeCompact() {
+	st, err := c.store.Stats()
+	if err != nil || st.FileBytes < compactMinBytes || st.FreeBytes*2 < st.FileBytes {
+		return
+	}
+	if _, _, err := c.store.Compact(); err != nil {
+		c.log.Warn("compaction failed", "error", err)
+	}
 }
 
 func opsBytes(ops []crdt.Op) int {

@@ -263,3 +263,53 @@ func TestReturnAfterGapWasPrunedTakesSnapshot(t *testing.T) {
 		t.Fatalf("a key deleted while the node was away came back: %q", v)
 	}
 }
+
+func TestDiskShrinksAfterDeletesPruneAndCompaction(t *testing.T) {
+	keys := 100_000
+	if testing.Short() {
+		keys = 10_000
+	}
+	net := newTestNet(t)
+	nodes := net.startCluster(3)
+	value := bytes.Repeat([]byte("v"), 100)
+	write := func(deleting bool) {
+		var wg sync.WaitGroup
+		for w := 0; w < 30; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < keys; i += 30 {
+					tn, key := nodes[i%3], fmt.Sprint("key-", i)
+					if deleting {
+						del(t, tn, key)
+					} else {
+						put(t, tn, key, string(value))
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		waitFor(t, 60*time.Second, "convergence", func() bool { return converged(t, nodes) })
+	}
+	write(false)
+	write(true)
+	for _, tn := range nodes {
+		waitFor(t, 20*time.Second, tn.name+" prunes its whole log", func() bool {
+			if _, err := tn.c.Prune(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			st, _ := tn.st.Stats()
+			return st.LogOps == 0 && st.Keys == 0
+		})
+		peak, after, err := tn.st.Compact()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: data file %d bytes at peak, %d after compaction (%.1f%%)", tn.name, peak, after, 100*float64(after)/float64(peak))
+		if after*10 >= peak {
+			t.Errorf("%s: %d bytes after compaction, not under 10%% of the peak %d", tn.name, after, peak)
+		}
+	}
+	put(t, nodes[0], "after-compaction", "v") // the store works on the new file
+	waitFor(t, 10*time.Second, "convergence after compaction", func() bool { return converged(t, nodes) })
+}

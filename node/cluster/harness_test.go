@@ -21,12 +21,12 @@ import (
 
 // testNet is a set of in-process members whose data channel can be cut.
 type testNet struct {
-	t   *testing.T
+	t   testing.TB
 	mu  sync.Mutex
 	cut map[string]bool // API addresses cut off from everyone
 }
 
-func newTestNet(t *testing.T) *testNet { return &testNet{t: t, cut: map[string]bool{}} }
+func newTestNet(t testing.TB) *testNet { return &testNet{t: t, cut: map[string]bool{}} }
 
 func (n *testNet) setCut(node *testNode, cut bool) {
 	n.mu.Lock()
@@ -176,7 +176,7 @@ func (n *testNet) startCluster(size int) []*testNode {
 }
 
 // waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -188,7 +188,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // converged reports whether every running node holds the same data.
-func converged(t *testing.T, nodes []*testNode) bool {
+func converged(t testing.TB, nodes []*testNode) bool {
 	t.Helper()
 	var first string
 	for i, tn := range nodes {
@@ -207,7 +207,7 @@ func converged(t *testing.T, nodes []*testNode) bool {
 	return true
 }
 
-func put(t *testing.T, tn *testNode, key, value string) crdt.Op {
+func put(t testing.TB, tn *testNode, key, value string) crdt.Op {
 	t.Helper()
 	if err := tn.c.BeginWrite(); err != nil {
 		t.Fatalf("put %q on %s: %v", key, tn.name, err)

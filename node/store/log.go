@@ -18,7 +18,7 @@ import (
 func (s *Store) OpsSince(origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
 	var ops []crdt.Op
 	size := 0
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		floor := crdt.VersionVector{}
 		if err := getCBOR(tx.Bucket(bucketMeta), metaFloor, &floor); err != nil {
 			return err

@@ -29,7 +29,7 @@ const snapshotChunk = 1000
 // w: a header with the version vector it reflects, then every key in order.
 func (s *Store) WriteSnapshot(w io.Writer) error {
 	enc := encMode.NewEncoder(w)
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		vv := crdt.VersionVector{}
 		if err := getCBOR(tx.Bucket(bucketMeta), metaVV, &vv); err != nil {
 			return err

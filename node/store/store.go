@@ -74,6 +74,7 @@ type Store struct {
 	committed chan struct{} // closed when the committer has exited
 
 	remoteMu sync.RWMutex // remote ops take it shared, a snapshot merge exclusively
+	dbMu     sync.RWMutex // transactions take it shared, Compact exclusively (it swaps db)
 
 	mu     sync.RWMutex
 	closed bool
@@ -90,11 +91,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        2 * time.Second,
-		FreelistType:   bolt.FreelistMapType,
-		NoFreelistSync: true,
-	})
+	db, err := bolt.Open(path, 0o600, boltOptions)
 	if err != nil {
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
 	}
@@ -142,6 +139,24 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+var boltOptions = &bolt.Options{
+	Timeout:        2 * time.Second,
+	FreelistType:   bolt.FreelistMapType,
+	NoFreelistSync: true,
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.Update(fn)
+}
+
 func newNodeID() crdt.NodeID {
 	var b [8]byte
 	for {
@@ -166,6 +181,8 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	<-s.committed
 	s.metrics.unregister()
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close data file: %w", err)
 	}
@@ -207,7 +224,7 @@ func (s *Store) Get(key []byte) (Item, error) {
 	}
 	applied := crdt.ContextOf(s.VersionVector())
 	var st crdt.KeyState
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return getCBOR(tx.Bucket(bucketKeys), key, &st)
 	})
 	if err != nil {
@@ -236,7 +253,7 @@ func (s *Store) List(prefix, after []byte, limit int) ([]Entry, []byte, error) {
 	}
 	var out []Entry
 	var next []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketKeys).Cursor()
 		start := prefix
 		if len(after) > 0 && bytes.Compare(after, prefix) >= 0 {
@@ -269,14 +286,16 @@ func (s *Store) List(prefix, after []byte, limit int) ([]Entry, []byte, error) {
 type Stats struct {
 	Keys      int64 // live keys
 	FileBytes int64
-	LogOps    int // operations held in the log
+	FreeBytes int64 // pages free for reuse inside the file
+	LogOps    int   // operations held in the log
 }
 
 // Stats reads the store's size.
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		st.FileBytes = tx.Size()
+		st.FreeBytes = int64(s.db.Stats().FreePageN+s.db.Stats().PendingPageN) * int64(tx.DB().Info().PageSize)
 		st.LogOps = tx.Bucket(bucketLog).Stats().KeyN
 		return nil
 	})
@@ -314,7 +333,7 @@ func sizeOf(path string) int64 {
 // replicas holding the same data have the same digest.
 func (s *Store) Digest() (string, error) {
 	h := sha256.New()
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketKeys).ForEach(func(k, v []byte) error {
 			var st crdt.KeyState
 			if err := unmarshal(v, &st); err != nil {

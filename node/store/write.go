@@ -79,7 +79,7 @@ func (s *Store) runTx(group []*request) ([]error, error) {
 	start := time.Now()
 	results := make([]error, len(group))
 	var b *batch
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b = &batch{tx: tx, keys: tx.Bucket(bucketKeys), log: tx.Bucket(bucketLog), vv: s.VersionVector().Clone()}
 		s.mu.RLock()
 		b.nkeys = s.nkeys
