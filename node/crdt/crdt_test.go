@@ -293,3 +293,15 @@ func TestTokenRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTokenSupersedesOnlyThatWrite(t *testing.T) {
+	a := newReplica(1, fixedClock(1))
+	empty := Context{}
+	a.local("k", "b", false, nil)
+	c := a.local("k", "c", false, &empty) // a sibling of b, with a higher counter
+	tok := DotContext(c.Dot)
+	a.local("k", "", true, &tok)
+	if got := shown(t, a, "k"); got != "b" {
+		t.Fatalf("deleting with c's write token left %q, want b", got)
+	}
+}

@@ -149,7 +149,9 @@ func (s *KeyState) Merge(applied Context, b *KeyState, bApplied Context) {
 }
 
 // DotContext returns the context that observes exactly d: the token a client
-// gets back from a write, so its next write supersedes just that one.
+// gets back from a write, so its next write supersedes just that one. It is
+// a cloud dot, not a vector entry, which would also cover the node's earlier
+// dots, such as a sibling written with a stale token.
 func DotContext(d Dot) Context {
-	return Context{VV: VersionVector{d.Node: d.Counter}}
+	return Context{Cloud: []Dot{d}}
 }

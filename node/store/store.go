@@ -135,7 +135,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s.clock = hlc.NewClock(opts.Wall, last)
 	s.metrics = newMetrics(s, opts.Registerer)
 	go s.commitLoop()
-	s.log.Info("store opened", "path", path, "node_id", s.id, "keys", s.nkeys)
+	s.log.Info("store opened", "path", path, "node_id", s.id.String(), "keys", s.nkeys)
 	return s, nil
 }
 

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/yzma/yzma/node"
+	"github.com/yzma/yzma/node/config"
+	"github.com/yzma/yzma/node/httpapi"
+)
+
+// shutdownGrace bounds how long in-flight requests may take after a signal.
+const shutdownGrace = 30 * time.Second
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// run is the whole program; it returns the exit code once ctx ends or the
+// node fails.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) int {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("c", "", "JSON config `file` (default: defaults and environment only)")
+	var join peerList
+	fs.Var(&join, "j", "peer `host:port` to join; repeatable or comma-separated")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "node: unexpected arguments %q\n", fs.Args())
+		fs.Usage()
+		return exitUsage
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return exitUsage
+	}
+	cfg, err := config.LoadWith(*cfgPath, lookupEnv)
+	if err == nil && len(join) > 0 {
+		cfg.Peering.Join = append(cfg.Peering.Join, join...)
+		err = cfg.Validate()
+	}
+	if err != nil {
+		log.Error("bad configuration", "err", err)
+		return exitError
+	}
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("node failed", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// serve runs the node and its API until ctx ends, then shuts both down.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
+	token, err := cfg.API.AuthTokenValue()
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	n, err := node.Open(node.Options{DBPath: cfg.Server.DBPath, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := n.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+			return
+		}
+		log.Info("data file closed", "path", cfg.Server.DBPath)
+	}()
+	log.Info("node started", "node_id", n.ID().String(), "name", cfg.Peering.Name, "db", cfg.Server.DBPath)
+	if len(cfg.Peering.Join) > 0 {
+		log.Warn("joining peers arrives with clustering; not joining yet", "peers", cfg.Peering.Join)
+	}
+
+	h, err := httpapi.New(n, httpapi.Options{
+		MaxBodyBytes: cfg.API.MaxBodyBytes, AuthToken: token, Registerer: reg, Gatherer: reg, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := httpapi.Listen(cfg.API.Bind, h, httpapi.ServeOptions{
+		TLSCertFile: cfg.API.TLSCertFile, TLSKeyFile: cfg.API.TLSKeyFile, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("http api listening", "addr", srv.Addr().String(), "url", srv.URL(), "auth", token != "")
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	return errors.Join(srv.Shutdown(sctx), <-served)
+}
+
+// newLogger logs to w as JSON, or as text when w is a terminal.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// peerList collects -j values, each one or more comma-separated host:port.
+type peerList []string
+
+func (p *peerList) String() string { return strings.Join(*p, ",") }
+
+func (p *peerList) Set(v string) error {
+	peers := config.SplitList(v)
+	if len(peers) == 0 {
+		return errors.New("empty peer list")
+	}
+	*p = append(*p, peers...)
+	return nil
+}

@@ -1,0 +1,77 @@
+// Package api holds the wire types of Yzma's HTTP API, shared by the server
+// (package httpapi) and the Go client (package client). It has no
+// dependencies beyond the standard library.
+//
+// Every JSON answer is an Envelope. []byte fields travel as standard base64,
+// as encoding/json writes them. Keys in a listing are JSON strings; a key
+// that is not valid UTF-8 cannot survive that (invalid bytes become U+FFFD),
+// so such a key also carries its exact bytes in KeyBase64, and likewise Next
+// in NextBase64. To pass such a key back (as "after" or in a path),
+// percent-encode its bytes.
+package api
+
+import "time"
+
+// Limits of the API.
+const (
+	DefaultMaxBodyBytes = 16 << 20 // request body cap unless configured otherwise
+	DefaultListLimit    = 100      // keys per listing page when no limit is given
+	MaxListLimit        = 1000     // largest limit a listing accepts
+)
+
+// ContextHeader carries a causal-context token: answered on every read of a
+// key and on every write, and sent with a write or delete to supersede
+// exactly what the token names.
+const ContextHeader = "X-Yzma-Context"
+
+// Envelope status values.
+const (
+	StatusOK    = "ok"
+	StatusError = "error"
+)
+
+// Envelope wraps every JSON answer. Error is set only when Status is
+// "error"; Data is omitted when there is none.
+type Envelope struct {
+	Status string
+	Error  string `json:",omitempty"`
+	Data   any    `json:",omitempty"`
+}
+
+// Value is the Data of GET /keys/{key}: the value readers see and, with
+// ?siblings=1, every live version.
+type Value struct {
+	Data     []byte
+	Type     string
+	Siblings []Sibling `json:",omitempty"`
+}
+
+// Sibling is one live version of a key.
+type Sibling struct {
+	Data    []byte
+	Type    string
+	Node    string    // the writing node's ID, 16 hex digits
+	Counter uint64    // that node's write counter
+	Time    time.Time // wall-clock part of the write's hybrid timestamp
+}
+
+// KeyList is the Data of GET /keys.
+type KeyList struct {
+	Keys       []KeyEntry
+	Next       string `json:",omitempty"` // pass as "after" for the next page
+	NextBase64 []byte `json:",omitempty"` // Next's exact bytes, when not UTF-8
+}
+
+// KeyEntry is one key of a listing.
+type KeyEntry struct {
+	Key       string
+	KeyBase64 []byte `json:",omitempty"` // the exact bytes, when Key is not UTF-8
+	Siblings  int
+	Type      string // of the shown version
+	Size      int    // of the shown version, in bytes
+}
+
+// JoinRequest is the body of POST /cluster/join.
+type JoinRequest struct {
+	Peers []string
+}

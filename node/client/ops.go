@@ -1,0 +1,36 @@
+package client
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/yzma/yzma/node/api"
+)
+
+// Healthz reports nil while the node's process serves.
+func (c *Client) Healthz(ctx context.Context) error {
+	_, err := c.call(ctx, request{method: http.MethodGet, path: "/healthz"}, nil)
+	return err
+}
+
+// Readyz reports nil when the node is ready to serve reads and writes.
+func (c *Client) Readyz(ctx context.Context) error {
+	_, err := c.call(ctx, request{method: http.MethodGet, path: "/readyz"}, nil)
+	return err
+}
+
+// Join asks the node to join the members at peers (host:port).
+func (c *Client) Join(ctx context.Context, peers []string) error {
+	body, h, err := jsonBody(api.JoinRequest{Peers: peers})
+	if err != nil {
+		return err
+	}
+	_, err = c.call(ctx, request{method: http.MethodPost, path: "/cluster/join", body: body, headers: h}, nil)
+	return err
+}
+
+// Leave asks the node to leave its cluster.
+func (c *Client) Leave(ctx context.Context) error {
+	_, err := c.call(ctx, request{method: http.MethodPost, path: "/cluster/leave"}, nil)
+	return err
+}

@@ -1,0 +1,230 @@
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+
+	"github.com/yzma/yzma/node/api"
+)
+
+// Defaults for settings left unset.
+const (
+	DefaultBind         = "127.0.0.1:8080"
+	DefaultMaxBodyBytes = api.DefaultMaxBodyBytes
+	DefaultBindAddr     = "0.0.0.0"
+	DefaultBindPort     = 7946
+	DefaultDBPath       = "yzma.db"
+)
+
+// Config is a node's whole configuration.
+type Config struct {
+	API     API
+	Peering Peering
+	Server  Server
+}
+
+// API configures the HTTP API.
+type API struct {
+	Bind          string // host:port to listen on
+	MaxBodyBytes  int64  // largest accepted request body
+	AuthToken     string // bearer token required by the API; empty: no auth
+	AuthTokenFile string // file holding the token (exclusive with AuthToken)
+	TLSCertFile   string // with TLSKeyFile: serve HTTPS
+	TLSKeyFile    string
+}
+
+// Peering configures cluster membership.
+type Peering struct {
+	Name             string   // unique member name; defaults to the hostname
+	BindAddr         string   // gossip listen address
+	BindPort         int      // gossip listen port
+	AdvertiseAddress string   // address peers should use; empty: derived from BindAddr
+	AdvertisePort    int      // port peers should use; defaults to BindPort
+	Join             []string // host:port of members to join at start
+	SeedDNS          string   // reserved: DNS name listing seed members
+	GossipKey        string   // reserved: base64 key (16, 24 or 32 bytes) encrypting gossip
+}
+
+// Server configures storage.
+type Server struct {
+	DBPath string // the bbolt data file
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		API:     API{Bind: DefaultBind, MaxBodyBytes: DefaultMaxBodyBytes},
+		Peering: Peering{BindAddr: DefaultBindAddr, BindPort: DefaultBindPort},
+		Server:  Server{DBPath: DefaultDBPath},
+	}
+}
+
+// Load reads the file at path (empty: none), applies the process
+// environment, fills in defaults and validates the result.
+func Load(path string) (Config, error) {
+	return LoadWith(path, os.LookupEnv)
+}
+
+// LoadWith is Load with the environment read through lookup.
+func LoadWith(path string, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		if err := cfg.readFile(path); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := cfg.applyEnv(lookup); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.fillDefaults(); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func (c *Config) readFile(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	if err := c.decode(raw); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// decode merges a JSON document over c, rejecting unknown fields.
+func (c *Config) decode(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("invalid JSON: unexpected data after the top-level object")
+	}
+	return nil
+}
+
+// fillDefaults sets what depends on other settings or on the host.
+func (c *Config) fillDefaults() error {
+	if c.Peering.Name == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("default Peering.Name: %w", err)
+		}
+		c.Peering.Name = host
+	}
+	if c.Peering.AdvertisePort == 0 {
+		c.Peering.AdvertisePort = c.Peering.BindPort
+	}
+	return nil
+}
+
+// Validate reports every setting that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := checkHostPort(c.API.Bind); err != nil {
+		add("API.Bind: %w", err)
+	}
+	if c.API.MaxBodyBytes <= 0 {
+		add("API.MaxBodyBytes: must be positive, got %d", c.API.MaxBodyBytes)
+	}
+	if c.API.AuthToken != "" && c.API.AuthTokenFile != "" {
+		add("API.AuthToken and API.AuthTokenFile: set at most one")
+	}
+	if (c.API.TLSCertFile == "") != (c.API.TLSKeyFile == "") {
+		add("API.TLSCertFile and API.TLSKeyFile: set both or neither")
+	}
+	if c.Peering.Name == "" {
+		add("Peering.Name: must not be empty")
+	}
+	if c.Peering.BindAddr == "" || net.ParseIP(c.Peering.BindAddr) == nil {
+		add("Peering.BindAddr: %q is not an IP address", c.Peering.BindAddr)
+	}
+	if err := checkPort(c.Peering.BindPort); err != nil {
+		add("Peering.BindPort: %w", err)
+	}
+	if err := checkPort(c.Peering.AdvertisePort); err != nil {
+		add("Peering.AdvertisePort: %w", err)
+	}
+	for i, p := range c.Peering.Join {
+		if err := checkHostPort(p); err != nil {
+			add("Peering.Join[%d]: %w", i, err)
+		}
+	}
+	if c.Peering.GossipKey != "" {
+		if err := checkGossipKey(c.Peering.GossipKey); err != nil {
+			add("Peering.GossipKey: %w", err)
+		}
+	}
+	if c.Server.DBPath == "" {
+		add("Server.DBPath: must not be empty")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// AuthTokenValue returns the bearer token the API requires: AuthToken, or
+// the trimmed contents of AuthTokenFile; empty when auth is off.
+func (a API) AuthTokenValue() (string, error) {
+	if a.AuthTokenFile == "" {
+		return a.AuthToken, nil
+	}
+	raw, err := os.ReadFile(a.AuthTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("read API.AuthTokenFile: %w", err)
+	}
+	tok := string(bytes.TrimSpace(raw))
+	if tok == "" {
+		return "", fmt.Errorf("API.AuthTokenFile %s is empty", a.AuthTokenFile)
+	}
+	return tok, nil
+}
+
+func checkHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", s, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("%q: port %q is not a number", s, port)
+	}
+	if err := checkPort(n); err != nil {
+		return fmt.Errorf("%q: %w", s, err)
+	}
+	return nil
+}
+
+func checkPort(n int) error {
+	if n < 0 || n > 65535 {
+		return fmt.Errorf("port %d out of range 0-65535", n)
+	}
+	return nil
+}
+
+func checkGossipKey(s string) error {
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("not base64: %w", err)
+	}
+	switch len(key) {
+	case 16, 24, 32:
+		return nil
+	}
+	return fmt.Errorf("decodes to %d bytes; want 16, 24 or 32", len(key))
+}

@@ -1,0 +1,225 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// env returns a lookup func over a fixed map, so tests never touch the
+// process environment.
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := LoadWith("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		API:     API{Bind: "127.0.0.1:8080", MaxBodyBytes: 16 << 20},
+		Peering: Peering{Name: host, BindAddr: "0.0.0.0", BindPort: 7946, AdvertisePort: 7946},
+		Server:  Server{DBPath: "yzma.db"},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestLoadFileAndEnv(t *testing.T) {
+	file := writeFile(t, "yzma.json", `{
+		"API": {"Bind": "127.0.0.1:9000", "MaxBodyBytes": 1024, "AuthToken": "file-token"},
+		"Peering": {"Name": "n1", "BindAddr": "127.0.0.1", "BindPort": 8000,
+		            "AdvertiseAddress": "10.1.2.3", "Join": ["a:1", "b:2"],
+		            "SeedDNS": "seeds.example", "GossipKey": "MDEyMzQ1Njc4OWFiY2RlZg=="},
+		"Server": {"DBPath": "/data/file.db"}
+	}`)
+	tests := []struct {
+		name string
+		env  map[string]string
+		want func(c *Config)
+	}{
+		{"file only", nil, func(c *Config) {}},
+		{"string overrides", map[string]string{
+			"YZMA_API_BIND":                  "127.0.0.1:9100",
+			"YZMA_PEERING_NAME":              "env-name",
+			"YZMA_PEERING_BIND_ADDR":         "::1",
+			"YZMA_PEERING_ADVERTISE_ADDRESS": "10.9.9.9",
+			"YZMA_PEERING_SEED_DNS":          "other.example",
+			"YZMA_GOSSIP_KEY":                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+			"YZMA_DB_PATH":                   "/env/db",
+			"YZMA_AUTH_TOKEN":                "env-token",
+			"YZMA_TLS_CERT_FILE":             "/c.pem",
+			"YZMA_TLS_KEY_FILE":              "/k.pem",
+		}, func(c *Config) {
+			c.API.Bind = "127.0.0.1:9100"
+			c.Peering.Name = "env-name"
+			c.Peering.BindAddr = "::1"
+			c.Peering.AdvertiseAddress = "10.9.9.9"
+			c.Peering.SeedDNS = "other.example"
+			c.Peering.GossipKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+			c.Server.DBPath = "/env/db"
+			c.API.AuthToken = "env-token"
+			c.API.TLSCertFile, c.API.TLSKeyFile = "/c.pem", "/k.pem"
+		}},
+		{"numeric overrides", map[string]string{
+			"YZMA_PEERING_BIND_PORT":      "8100",
+			"YZMA_PEERING_ADVERTISE_PORT": " 8200 ",
+			"YZMA_MAX_BODY_BYTES":         "2048",
+		}, func(c *Config) {
+			c.Peering.BindPort, c.Peering.AdvertisePort = 8100, 8200
+			c.API.MaxBodyBytes = 2048
+		}},
+		{"bind port moves the advertise default", map[string]string{"YZMA_PEERING_BIND_PORT": "8100"},
+			func(c *Config) { c.Peering.BindPort, c.Peering.AdvertisePort = 8100, 8100 }},
+		{"join list", map[string]string{"YZMA_PEERING_JOIN": " c:3, ,d:4,"},
+			func(c *Config) { c.Peering.Join = []string{"c:3", "d:4"} }},
+		{"empty join clears", map[string]string{"YZMA_PEERING_JOIN": ""},
+			func(c *Config) { c.Peering.Join = nil }},
+		{"token file replaces token", map[string]string{"YZMA_AUTH_TOKEN": "", "YZMA_AUTH_TOKEN_FILE": "/tok"},
+			func(c *Config) { c.API.AuthToken, c.API.AuthTokenFile = "", "/tok" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := Config{
+				API: API{Bind: "127.0.0.1:9000", MaxBodyBytes: 1024, AuthToken: "file-token"},
+				Peering: Peering{Name: "n1", BindAddr: "127.0.0.1", BindPort: 8000, AdvertiseAddress: "10.1.2.3",
+					AdvertisePort: 8000, Join: []string{"a:1", "b:2"}, SeedDNS: "seeds.example",
+					GossipKey: "MDEyMzQ1Njc4OWFiY2RlZg=="},
+				Server: Server{DBPath: "/data/file.db"},
+			}
+			tt.want(&want)
+			got, err := LoadWith(file, env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestLoadPartialFileKeepsDefaults(t *testing.T) {
+	file := writeFile(t, "yzma.json", `{"Server": {"DBPath": "x.db"}}`)
+	cfg, err := LoadWith(file, env(map[string]string{"YZMA_PEERING_NAME": "n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.DBPath != "x.db" || cfg.API.Bind != DefaultBind || cfg.API.MaxBodyBytes != DefaultMaxBodyBytes ||
+		cfg.Peering.BindPort != DefaultBindPort {
+		t.Fatalf("partial file lost defaults: %+v", cfg)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string // content; "" means no file
+		env     map[string]string
+		wantErr []string
+	}{
+		{"unknown top-level field", `{"Sever": {}}`, nil, []string{`unknown field "Sever"`}},
+		{"unknown nested field", `{"API": {"Bnid": "x"}}`, nil, []string{`unknown field "Bnid"`}},
+		{"malformed JSON", `{"API": `, nil, []string{"invalid JSON"}},
+		{"wrong type", `{"Peering": {"BindPort": "7946"}}`, nil, []string{"invalid JSON", "BindPort"}},
+		{"trailing data", `{} {}`, nil, []string{"after the top-level object"}},
+		{"bad port env", "", map[string]string{"YZMA_PEERING_BIND_PORT": "x"}, []string{"YZMA_PEERING_BIND_PORT", `"x"`}},
+		{"bad body env", "", map[string]string{"YZMA_MAX_BODY_BYTES": "16MiB"}, []string{"YZMA_MAX_BODY_BYTES"}},
+		{"bad bind", "", map[string]string{"YZMA_API_BIND": "8080"}, []string{"API.Bind", "not host:port"}},
+		{"bind port not a number", "", map[string]string{"YZMA_API_BIND": "h:http"}, []string{"API.Bind", "not a number"}},
+		{"zero body limit", `{"API": {"MaxBodyBytes": 0}}`, nil, []string{"API.MaxBodyBytes"}},
+		{"token and token file", "", map[string]string{"YZMA_AUTH_TOKEN": "a", "YZMA_AUTH_TOKEN_FILE": "b"},
+			[]string{"AuthToken and API.AuthTokenFile"}},
+		{"cert without key", "", map[string]string{"YZMA_TLS_CERT_FILE": "c"}, []string{"TLSCertFile and API.TLSKeyFile"}},
+		{"bind addr not IP", "", map[string]string{"YZMA_PEERING_BIND_ADDR": "localhost"}, []string{"Peering.BindAddr"}},
+		{"port out of range", "", map[string]string{"YZMA_PEERING_BIND_PORT": "70000"}, []string{"Peering.BindPort", "out of range"}},
+		{"advertise port negative", "", map[string]string{"YZMA_PEERING_ADVERTISE_PORT": "-1"}, []string{"Peering.AdvertisePort"}},
+		{"bad join entry", "", map[string]string{"YZMA_PEERING_JOIN": "a:1,b"}, []string{"Peering.Join[1]"}},
+		{"gossip key not base64", "", map[string]string{"YZMA_GOSSIP_KEY": "!!"}, []string{"Peering.GossipKey", "base64"}},
+		{"gossip key wrong size", "", map[string]string{"YZMA_GOSSIP_KEY": "AAAA"}, []string{"Peering.GossipKey", "3 bytes"}},
+		{"empty db path", "", map[string]string{"YZMA_DB_PATH": ""}, []string{"Server.DBPath"}},
+		{"several at once", "", map[string]string{"YZMA_DB_PATH": "", "YZMA_API_BIND": "x"},
+			[]string{"Server.DBPath", "API.Bind"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, "c.json", tt.file)
+			}
+			_, err := LoadWith(path, env(tt.env))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := LoadWith(filepath.Join(t.TempDir(), "nope.json"), env(nil))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("want a not-exist error, got %v", err)
+	}
+}
+
+func TestAuthTokenValue(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("  s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	blank := filepath.Join(dir, "blank")
+	if err := os.WriteFile(blank, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		api     API
+		want    string
+		wantErr string
+	}{
+		{"off", API{}, "", ""},
+		{"inline", API{AuthToken: "abc"}, "abc", ""},
+		{"file trimmed", API{AuthTokenFile: file}, "s3cret", ""},
+		{"blank file", API{AuthTokenFile: blank}, "", "is empty"},
+		{"missing file", API{AuthTokenFile: filepath.Join(dir, "none")}, "", "AuthTokenFile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.api.AuthTokenValue()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}

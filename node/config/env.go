@@ -1,0 +1,71 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// applyEnv overrides c with the YZMA_* variables that are set.
+func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
+	strs := []struct {
+		name string
+		dst  *string
+	}{
+		{"YZMA_API_BIND", &c.API.Bind},
+		{"YZMA_AUTH_TOKEN", &c.API.AuthToken},
+		{"YZMA_AUTH_TOKEN_FILE", &c.API.AuthTokenFile},
+		{"YZMA_TLS_CERT_FILE", &c.API.TLSCertFile},
+		{"YZMA_TLS_KEY_FILE", &c.API.TLSKeyFile},
+		{"YZMA_PEERING_NAME", &c.Peering.Name},
+		{"YZMA_PEERING_BIND_ADDR", &c.Peering.BindAddr},
+		{"YZMA_PEERING_ADVERTISE_ADDRESS", &c.Peering.AdvertiseAddress},
+		{"YZMA_PEERING_SEED_DNS", &c.Peering.SeedDNS},
+		{"YZMA_GOSSIP_KEY", &c.Peering.GossipKey},
+		{"YZMA_DB_PATH", &c.Server.DBPath},
+	}
+	for _, s := range strs {
+		if v, ok := lookup(s.name); ok {
+			*s.dst = v
+		}
+	}
+	ints := []struct {
+		name string
+		dst  *int
+	}{
+		{"YZMA_PEERING_BIND_PORT", &c.Peering.BindPort},
+		{"YZMA_PEERING_ADVERTISE_PORT", &c.Peering.AdvertisePort},
+	}
+	for _, s := range ints {
+		if v, ok := lookup(s.name); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%s: %q is not an integer", s.name, v)
+			}
+			*s.dst = n
+		}
+	}
+	if v, ok := lookup("YZMA_MAX_BODY_BYTES"); ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("YZMA_MAX_BODY_BYTES: %q is not an integer", v)
+		}
+		c.API.MaxBodyBytes = n
+	}
+	if v, ok := lookup("YZMA_PEERING_JOIN"); ok {
+		c.Peering.Join = SplitList(v)
+	}
+	return nil
+}
+
+// SplitList splits a comma-separated list, trimming spaces and dropping
+// empty items.
+func SplitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

@@ -1,0 +1,42 @@
+// Package httpapi serves a *node.Node over HTTP.
+//
+// Every answer except a raw read and /metrics is a JSON envelope (package
+// api): {"Status":"ok","Data":…} or {"Status":"error","Error":"…"}.
+//
+//	GET    /keys/{key}             {"Data":"<base64>","Type":"<content type>"}; 404 when absent
+//	GET    /keys/{key}?raw=1       the value's bytes, with its stored Content-Type
+//	GET    /keys/{key}?siblings=1  also "Siblings": every live version
+//	PUT    /keys/{key}             store the body (POST does the same)
+//	DELETE /keys/{key}             404 when there is nothing to delete
+//	GET    /keys?prefix=&after=&limit=   list keys in byte order (limit 1-1000, default 100)
+//	GET    /healthz                200 while the process serves
+//	GET    /readyz                 200 when the node is ready, else 503
+//	GET    /metrics                Prometheus metrics (when a Gatherer is given)
+//	POST   /cluster/join           {"Peers":["host:port",…]}: 501 until clustering lands
+//	POST   /cluster/leave          501 until clustering lands
+//
+// Keys are arbitrary bytes (1 to store.MaxKeyLen), percent-encoded in the
+// path. Everything after "/keys/" is the key, taken from the escaped path and
+// unescaped once, so "/keys/a/b" and "/keys/a%2Fb" are both the key "a/b",
+// and dot segments are never cleaned away ("/keys/a/../b" is the key
+// "a/../b"; curl needs --path-as-is to send it unchanged). A path with a
+// malformed escape such as "%zz" never reaches the API: Go's HTTP server
+// answers it with a plain-text 400 of its own.
+//
+// In a listing, a key that is not valid UTF-8 cannot travel exactly as a JSON
+// string, so its entry also carries "KeyBase64" with the exact bytes, and
+// "Next" likewise comes with "NextBase64"; percent-encode those bytes to pass
+// them back as "after" (see package api).
+//
+// Causal contexts. Every read answers the header X-Yzma-Context with an
+// opaque token naming the versions it saw (also on 404: a token for "nothing
+// seen"). A write or delete that sends the token back supersedes exactly
+// those versions; anything written concurrently elsewhere survives as a
+// sibling. Without the header, a write supersedes everything the node holds
+// for the key. A write answers 200 only once it is durable, with a token
+// naming the version it created.
+//
+// Request bodies are capped (Options.MaxBodyBytes, 413 beyond). With
+// Options.AuthToken set, every endpoint except /healthz and /readyz needs
+// "Authorization: Bearer <token>" (401 otherwise).
+package httpapi

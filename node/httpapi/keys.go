@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/yzma/yzma/node/api"
+	"github.com/yzma/yzma/node/crdt"
+	"github.com/yzma/yzma/node/store"
+)
+
+const keysPrefix = "/keys/"
+
+func (s *server) getKey(c echo.Context) error {
+	key, err := keyOf(c.Request())
+	if err != nil {
+		return err
+	}
+	q, err := queryOf(c.Request())
+	if err != nil {
+		return err
+	}
+	raw, err := boolParam(q, "raw")
+	if err != nil {
+		return err
+	}
+	siblings, err := boolParam(q, "siblings")
+	if err != nil {
+		return err
+	}
+	if raw && siblings {
+		return httpError(http.StatusBadRequest, "raw and siblings cannot be combined")
+	}
+	item, err := s.node.Get(key)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return storeError(err)
+	}
+	c.Response().Header().Set(api.ContextHeader, crdt.EncodeToken(item.Context))
+	if err != nil {
+		return storeError(err)
+	}
+	shown := item.Shown()
+	if raw {
+		ct := shown.Type
+		if ct == "" {
+			ct = echo.MIMEOctetStream
+		}
+		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+		return c.Blob(http.StatusOK, ct, shown.Value)
+	}
+	v := api.Value{Data: shown.Value, Type: shown.Type}
+	if siblings {
+		v.Siblings = make([]api.Sibling, len(item.Versions))
+		for i, ver := range item.Versions {
+			v.Siblings[i] = api.Sibling{Data: ver.Value, Type: ver.Type, Node: ver.Dot.Node.String(),
+				Counter: ver.Dot.Counter, Time: ver.HLC.Time()}
+		}
+	}
+	return respond(c, http.StatusOK, v)
+}
+
+// putKey serves PUT and POST: the body becomes the key's value.
+func (s *server) putKey(c echo.Context) error {
+	r := c.Request()
+	key, err := keyOf(r)
+	if err != nil {
+		return err
+	}
+	observed, err := observedOf(r)
+	if err != nil {
+		return err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	op, err := s.node.Put(r.Context(), key, body, r.Header.Get(echo.HeaderContentType), observed)
+	if err != nil {
+		return storeError(err)
+	}
+	c.Response().Header().Set(api.ContextHeader, crdt.EncodeToken(crdt.DotContext(op.Dot)))
+	return respond(c, http.StatusOK, nil)
+}
+
+func (s *server) deleteKey(c echo.Context) error {
+	r := c.Request()
+	key, err := keyOf(r)
+	if err != nil {
+		return err
+	}
+	observed, err := observedOf(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.node.Delete(r.Context(), key, observed); err != nil {
+		return storeError(err)
+	}
+	return respond(c, http.StatusOK, nil)
+}
+
+// keyOf takes the key from the escaped path, so that "%2F" and "/" both
+// work and nothing is cleaned, and unescapes it once.
+func keyOf(r *http.Request) ([]byte, error) {
+	key, err := url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), keysPrefix))
+	if err != nil {
+		return nil, httpError(http.StatusBadRequest, "bad percent-encoding in key: %v", err)
+	}
+	switch {
+	case key == "":
+		return nil, httpError(http.StatusBadRequest, "empty key: use /keys/{key}")
+	case len(key) > store.MaxKeyLen:
+		return nil, httpError(http.StatusBadRequest, "key is %d bytes; the limit is %d bytes", len(key), store.MaxKeyLen)
+	}
+	return []byte(key), nil
+}
+
+// observedOf decodes the optional causal-context header; nil when absent.
+func observedOf(r *http.Request) (*crdt.Context, error) {
+	vals := r.Header.Values(api.ContextHeader)
+	switch len(vals) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, httpError(http.StatusBadRequest, "send at most one %s header", api.ContextHeader)
+	}
+	c, err := crdt.DecodeToken(strings.TrimSpace(vals[0]))
+	if err != nil {
+		return nil, httpError(http.StatusBadRequest, "bad %s header: %v", api.ContextHeader, err)
+	}
+	return &c, nil
+}
+
+// readBody reads the request body, answering 413 past the limit without
+// ever buffering more than the limit.
+func (s *server) readBody(c echo.Context) ([]byte, error) {
+	r := c.Request()
+	if r.ContentLength > s.maxBody {
+		return nil, s.tooLarge()
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(c.Response().Writer, r.Body, s.maxBody)); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, s.tooLarge()
+		}
+		return nil, httpError(http.StatusBadRequest, "read request body: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func (s *server) tooLarge() error {
+	return httpError(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", s.maxBody)
+}
+
+func queryOf(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, httpError(http.StatusBadRequest, "bad query string: %v", err)
+	}
+	return q, nil
+}
+
+// boolParam reads a flag such as raw=1; absent is false.
+func boolParam(q url.Values, name string) (bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, httpError(http.StatusBadRequest, "%s=%q: want 1, 0, true or false", name, v)
+	}
+	return b, nil
+}

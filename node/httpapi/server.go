@@ -1,0 +1,114 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/yzma/yzma/node"
+	"github.com/yzma/yzma/node/api"
+)
+
+// Options configures the API.
+type Options struct {
+	// MaxBodyBytes is the largest accepted request body; zero means
+	// api.DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// AuthToken, when set, is the bearer token every endpoint except
+	// /healthz and /readyz requires.
+	AuthToken string
+	// Registerer receives the HTTP metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Gatherer is served on /metrics; nil serves no /metrics.
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+}
+
+type server struct {
+	node    *node.Node
+	maxBody int64
+	log     *slog.Logger
+	metrics *httpMetrics
+}
+
+// New returns the API's handler for n.
+func New(n *node.Node, opts Options) (http.Handler, error) {
+	if opts.MaxBodyBytes < 0 {
+		return nil, fmt.Errorf("httpapi: negative MaxBodyBytes %d", opts.MaxBodyBytes)
+	}
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = api.DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newHTTPMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	s := &server{node: n, maxBody: opts.MaxBodyBytes, log: opts.Logger, metrics: m}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.instrument, s.recoverPanics)
+	if opts.AuthToken != "" {
+		e.Use(requireToken(opts.AuthToken))
+	}
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	if opts.Gatherer != nil {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
+	}
+	e.GET("/keys", s.listKeys)
+	e.GET("/keys/*", s.getKey)
+	e.PUT("/keys/*", s.putKey)
+	e.POST("/keys/*", s.putKey)
+	e.DELETE("/keys/*", s.deleteKey)
+	e.POST("/cluster/join", s.join)
+	e.POST("/cluster/leave", s.leave)
+	for _, r := range e.Routes() {
+		m.routes[r.Path] = true
+	}
+	return e, nil
+}
+
+// respond writes an ok envelope around data (nil: no Data).
+func respond(c echo.Context, code int, data any) error {
+	return writeEnvelope(c, code, api.Envelope{Status: api.StatusOK, Data: data})
+}
+
+// writeEnvelope encodes fully before writing, so an encoding failure never
+// leaves a partial answer.
+func writeEnvelope(c echo.Context, code int, env api.Envelope) error {
+	b, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
+	return c.JSONBlob(code, b)
+}
+
+// handleError answers err in an error envelope.
+func (s *server) handleError(err error, c echo.Context) {
+	he := toHTTPError(err, c)
+	if he.Code == http.StatusInternalServerError || he.Internal != nil {
+		level := slog.LevelWarn // e.g. the node closing under a request
+		if he.Code == http.StatusInternalServerError {
+			level = slog.LevelError
+		}
+		s.log.Log(c.Request().Context(), level, "request failed", "method", c.Request().Method,
+			"path", c.Request().URL.EscapedPath(), "code", he.Code, "err", err)
+	}
+	if c.Response().Committed {
+		return
+	}
+	msg, _ := he.Message.(string)
+	if err := writeEnvelope(c, he.Code, api.Envelope{Status: api.StatusError, Error: msg}); err != nil {
+		s.log.Error("write error answer", "err", err)
+	}
+}
