@@ -49,9 +49,8 @@ build: ## Build the node, yzmactl and the manager into bin/.
 	$(GO) build -o $(LOCALBIN)/ ./cmd/...
 
 .PHONY: run
-run: ## Run a local node on 127.0.0.1:8080 with its data in .local/ (Ctrl-C stops it).
-	@mkdir -p .local/node1
-	YZMA_DB_PATH=.local/node1/yzma.db $(GO) run ./cmd/node
+run: ## Run a local 3-node cluster on 127.0.0.1-3:8080-8082, data in .local/ (Ctrl-C stops it).
+	hack/run-local.sh
 
 ##@ Tools
 

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/yzma/yzma/node"
+	"github.com/yzma/yzma/node/cluster"
 	"github.com/yzma/yzma/node/config"
 	"github.com/yzma/yzma/node/httpapi"
 )
@@ -79,7 +82,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	n, err := node.Open(node.Options{DBPath: cfg.Server.DBPath, Logger: log, Registerer: reg})
+	ccfg, err := clusterConfig(cfg, token)
+	if err != nil {
+		return err
+	}
+	n, err := node.Open(node.Options{DBPath: cfg.Server.DBPath, Logger: log, Registerer: reg, Cluster: ccfg})
 	if err != nil {
 		return err
 	}
@@ -91,9 +98,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		log.Info("data file closed", "path", cfg.Server.DBPath)
 	}()
 	log.Info("node started", "node_id", n.ID().String(), "name", cfg.Peering.Name, "db", cfg.Server.DBPath)
-	if len(cfg.Peering.Join) > 0 {
-		log.Warn("joining peers arrives with clustering; not joining yet", "peers", cfg.Peering.Join)
-	}
 
 	h, err := httpapi.New(n, httpapi.Options{
 		MaxBodyBytes: cfg.API.MaxBodyBytes, AuthToken: token, Registerer: reg, Gatherer: reg, Logger: log,
@@ -111,6 +115,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
+	// Join while serving: /readyz answers 503 until the node has caught up.
+	go func() {
+		if err := n.Join(ctx); err != nil && ctx.Err() == nil {
+			log.Error("joining the cluster failed", "error", err)
+		}
+	}()
 	select {
 	case err := <-served:
 		return err
@@ -152,4 +162,40 @@ func (p *peerList) Set(v string) error {
 	}
 	*p = append(*p, peers...)
 	return nil
+}
+
+// clusterConfig maps the Peering section to the cluster's configuration.
+// Peers reach this node's HTTP API on the advertised gossip address (or the
+// bind address) with the API's port.
+func clusterConfig(cfg config.Config, token string) (*cluster.Config, error) {
+	p := cfg.Peering
+	_, apiPort, err := net.SplitHostPort(cfg.API.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("API.Bind %q: %w", cfg.API.Bind, err)
+	}
+	host := p.AdvertiseAddress
+	if host == "" {
+		host = p.BindAddr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		h, _, _ := net.SplitHostPort(cfg.API.Bind)
+		host = h
+	}
+	var key []byte
+	if p.GossipKey != "" {
+		if key, err = base64.StdEncoding.DecodeString(p.GossipKey); err != nil {
+			return nil, fmt.Errorf("Peering.GossipKey: %w", err)
+		}
+	}
+	scheme := "http"
+	if cfg.API.TLSCertFile != "" {
+		scheme = "https"
+	}
+	return &cluster.Config{
+		Name: p.Name, BindAddr: p.BindAddr, BindPort: p.BindPort,
+		AdvertiseAddr: p.AdvertiseAddress, AdvertisePort: p.AdvertisePort,
+		APIAddr: net.JoinHostPort(host, apiPort),
+		Seeds:   p.Join, SeedDNS: p.SeedDNS, GossipKey: key,
+		Transport: &cluster.HTTPTransport{Scheme: scheme, Token: token},
+	}, nil
 }

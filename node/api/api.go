@@ -75,3 +75,28 @@ type KeyEntry struct {
 type JoinRequest struct {
 	Peers []string
 }
+
+// Member is one cluster member in GET /cluster/members.
+type Member struct {
+	Name   string
+	Addr   string // gossip address
+	API    string // HTTP API address
+	State  string // alive, suspect, left or dead
+	NodeID string
+	// Lag is how many operations the answering node holds that this member
+	// is not known to have; -1 when unknown.
+	Lag int64
+}
+
+// Members is the Data of GET /cluster/members and POST /cluster/join.
+type Members struct {
+	Members []Member
+}
+
+// LeaveResult is the Data of a successful POST /cluster/leave: the version
+// vector the node held when it stopped taking writes, and the members that
+// proved they hold all of it, with their version vectors.
+type LeaveResult struct {
+	VersionVector map[string]uint64
+	Peers         map[string]map[string]uint64
+}

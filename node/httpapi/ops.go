@@ -12,7 +12,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/yzma/yzma/node"
 	"github.com/yzma/yzma/node/api"
+	"github.com/yzma/yzma/node/cluster"
+	"github.com/yzma/yzma/node/crdt"
 )
 
 func (s *server) healthz(c echo.Context) error {
@@ -26,8 +29,18 @@ func (s *server) readyz(c echo.Context) error {
 	return respond(c, http.StatusOK, nil)
 }
 
-// errNoClustering answers the cluster endpoints until clustering lands.
-var errNoClustering = httpError(http.StatusNotImplemented, "clustering is not implemented yet")
+// clusterError maps the node's cluster errors to statuses.
+func clusterError(err error) error {
+	switch {
+	case errors.Is(err, node.ErrStandalone):
+		return httpError(http.StatusNotImplemented, "%v", err)
+	case errors.Is(err, cluster.ErrNoPeers):
+		return httpError(http.StatusConflict, "%v", err)
+	case errors.Is(err, cluster.ErrHandOff):
+		return httpError(http.StatusServiceUnavailable, "%v", err)
+	}
+	return httpError(http.StatusInternalServerError, "%v", err)
+}
 
 func (s *server) join(c echo.Context) error {
 	var req api.JoinRequest
@@ -42,7 +55,10 @@ func (s *server) join(c echo.Context) error {
 			return httpError(http.StatusBadRequest, "Peers[%d]: %v", i, err)
 		}
 	}
-	return errNoClustering
+	if err := s.node.Join(c.Request().Context(), req.Peers...); err != nil {
+		return clusterError(err)
+	}
+	return s.members(c)
 }
 
 func (s *server) leave(c echo.Context) error {
@@ -50,7 +66,39 @@ func (s *server) leave(c echo.Context) error {
 	if err := s.decodeJSON(c, &req, true); err != nil {
 		return err
 	}
-	return errNoClustering
+	res, err := s.node.Leave(c.Request().Context())
+	if err != nil {
+		return clusterError(err)
+	}
+	return respond(c, http.StatusOK, api.LeaveResult{VersionVector: vvJSON(res.VersionVector), Peers: peersJSON(res.Peers)})
+}
+
+func (s *server) members(c echo.Context) error {
+	ms, err := s.node.Members()
+	if err != nil {
+		return clusterError(err)
+	}
+	out := api.Members{Members: make([]api.Member, len(ms))}
+	for i, m := range ms {
+		out.Members[i] = api.Member(m)
+	}
+	return respond(c, http.StatusOK, out)
+}
+
+func vvJSON(vv crdt.VersionVector) map[string]uint64 {
+	out := make(map[string]uint64, len(vv))
+	for id, n := range vv {
+		out[id.String()] = n
+	}
+	return out
+}
+
+func peersJSON(peers map[string]crdt.VersionVector) map[string]map[string]uint64 {
+	out := make(map[string]map[string]uint64, len(peers))
+	for name, vv := range peers {
+		out[name] = vvJSON(vv)
+	}
+	return out
 }
 
 // decodeJSON reads one JSON object into v, rejecting unknown fields and

@@ -48,8 +48,8 @@ func TestCluster(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"join", "/cluster/join", `{"Peers":["10.0.0.1:7946","node-b:7946"]}`, 501, "not implemented"},
-		{"join IPv6", "/cluster/join", `{"Peers":["[::1]:7946"]}`, 501, "not implemented"},
+		{"join", "/cluster/join", `{"Peers":["10.0.0.1:7946","node-b:7946"]}`, 501, "without clustering"},
+		{"join IPv6", "/cluster/join", `{"Peers":["[::1]:7946"]}`, 501, "without clustering"},
 		{"join malformed", "/cluster/join", `{"Peers":[`, 400, "malformed JSON"},
 		{"join wrong type", "/cluster/join", `{"Peers":"a:1"}`, 400, "malformed JSON"},
 		{"join unknown field", "/cluster/join", `{"Peer":["a:1"]}`, 400, `unknown field "Peer"`},
@@ -58,8 +58,8 @@ func TestCluster(t *testing.T) {
 		{"join no peers", "/cluster/join", `{"Peers":[]}`, 400, "at least one"},
 		{"join bad peer", "/cluster/join", `{"Peers":["a:1","nohost"]}`, 400, "Peers[1]"},
 		{"join bad port", "/cluster/join", `{"Peers":["a:99999"]}`, 400, "Peers[0]"},
-		{"leave", "/cluster/leave", ``, 501, "not implemented"},
-		{"leave empty object", "/cluster/leave", `{}`, 501, "not implemented"},
+		{"leave", "/cluster/leave", ``, 501, "without clustering"},
+		{"leave empty object", "/cluster/leave", `{}`, 501, "without clustering"},
 		{"leave malformed", "/cluster/leave", `{`, 400, "malformed JSON"},
 	}
 	for _, tt := range tests {

@@ -72,6 +72,10 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	e.DELETE("/keys/*", s.deleteKey)
 	e.POST("/cluster/join", s.join)
 	e.POST("/cluster/leave", s.leave)
+	e.GET("/cluster/members", s.members)
+	if h := n.PeerHandler(); h != nil {
+		e.Any("/internal/*", echo.WrapHandler(h))
+	}
 	for _, r := range e.Routes() {
 		m.routes[r.Path] = true
 	}
