@@ -140,6 +140,15 @@ func (n *Node) Join(ctx context.Context, peers ...string) error {
 	return n.cluster.Join(ctx, peers...)
 }
 
+// SetAPIAddr tells peers where this node's HTTP API listens (no-op when
+// standalone).
+func (n *Node) SetAPIAddr(addr string) error {
+	if n.cluster == nil {
+		return nil
+	}
+	return n.cluster.SetAPIAddr(addr)
+}
+
 // Leave hands this node's data off and leaves the cluster; see
 // cluster.Cluster.Leave.
 func (n *Node) Leave(ctx context.Context) (*cluster.LeaveResult, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -54,10 +55,14 @@ type proc struct {
 
 // startNode runs the binary on a free 127.0.0.1 port with its data in
 // dbPath, and waits until /healthz answers.
-func startNode(t *testing.T, dbPath string) *proc {
+// extraEnv adds or overrides settings; by default gossip listens on a free
+// loopback port.
+func startNode(t *testing.T, dbPath string, extraEnv ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary)
-	cmd.Env = append(cleanEnv(), "YZMA_API_BIND=127.0.0.1:0", "YZMA_DB_PATH="+dbPath, "YZMA_PEERING_NAME=test")
+	cmd.Env = append(cleanEnv(), "YZMA_API_BIND=127.0.0.1:0", "YZMA_DB_PATH="+dbPath, "YZMA_PEERING_NAME=test",
+		"YZMA_PEERING_BIND_ADDR=127.0.0.1", fmt.Sprint("YZMA_PEERING_BIND_PORT=", freePort(t)))
+	cmd.Env = append(cmd.Env, extraEnv...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +108,25 @@ func startNode(t *testing.T, dbPath string) *proc {
 	c := newClient(t, p.url)
 	waitFor(t, "/healthz", 10*time.Second, func() bool { return c.Healthz(t.Context()) == nil })
 	return p
+}
+
+// freePort returns a port free for both TCP and UDP on 127.0.0.1.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		_ = ln.Close()
+		if pc, err := net.ListenPacket("udp", fmt.Sprint("127.0.0.1:", port)); err == nil {
+			_ = pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
 }
 
 // cleanEnv is the test's environment without YZMA_* settings.

@@ -82,7 +82,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	ccfg, err := clusterConfig(cfg, token)
+	ccfg, err := clusterConfig(cfg.Peering, cfg.API, token)
 	if err != nil {
 		return err
 	}
@@ -112,6 +112,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		return err
 	}
 	log.Info("http api listening", "addr", srv.Addr().String(), "url", srv.URL(), "auth", token != "")
+	if err := n.SetAPIAddr(apiAddr(cfg.Peering, srv.Addr())); err != nil {
+		return err
+	}
+	if len(cfg.Peering.Join) > 0 || cfg.Peering.SeedDNS != "" {
+		log.Info("joining peers", "peers", cfg.Peering.Join, "seed_dns", cfg.Peering.SeedDNS)
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
@@ -165,37 +171,37 @@ func (p *peerList) Set(v string) error {
 }
 
 // clusterConfig maps the Peering section to the cluster's configuration.
-// Peers reach this node's HTTP API on the advertised gossip address (or the
-// bind address) with the API's port.
-func clusterConfig(cfg config.Config, token string) (*cluster.Config, error) {
-	p := cfg.Peering
-	_, apiPort, err := net.SplitHostPort(cfg.API.Bind)
-	if err != nil {
-		return nil, fmt.Errorf("API.Bind %q: %w", cfg.API.Bind, err)
-	}
-	host := p.AdvertiseAddress
-	if host == "" {
-		host = p.BindAddr
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		h, _, _ := net.SplitHostPort(cfg.API.Bind)
-		host = h
-	}
+func clusterConfig(p config.Peering, a config.API, token string) (*cluster.Config, error) {
 	var key []byte
 	if p.GossipKey != "" {
+		var err error
 		if key, err = base64.StdEncoding.DecodeString(p.GossipKey); err != nil {
 			return nil, fmt.Errorf("Peering.GossipKey: %w", err)
 		}
 	}
 	scheme := "http"
-	if cfg.API.TLSCertFile != "" {
+	if a.TLSCertFile != "" {
 		scheme = "https"
 	}
 	return &cluster.Config{
 		Name: p.Name, BindAddr: p.BindAddr, BindPort: p.BindPort,
 		AdvertiseAddr: p.AdvertiseAddress, AdvertisePort: p.AdvertisePort,
-		APIAddr: net.JoinHostPort(host, apiPort),
-		Seeds:   p.Join, SeedDNS: p.SeedDNS, GossipKey: key,
+		Seeds: p.Join, SeedDNS: p.SeedDNS, GossipKey: key,
 		Transport: &cluster.HTTPTransport{Scheme: scheme, Token: token},
 	}, nil
+}
+
+// apiAddr is where peers reach the HTTP API listening on listen: the
+// advertised gossip address (or the gossip bind address, or the API's own
+// host when that is unspecified) with the API's port.
+func apiAddr(p config.Peering, listen net.Addr) string {
+	apiHost, apiPort, _ := net.SplitHostPort(listen.String())
+	host := p.AdvertiseAddress
+	if host == "" {
+		host = p.BindAddr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = apiHost
+	}
+	return net.JoinHostPort(host, apiPort)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -72,9 +73,11 @@ func TestRunDefaultsAndJoin(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel() // stop as soon as the API is up
 	env := map[string]string{
-		"YZMA_API_BIND":     "127.0.0.1:0",
-		"YZMA_DB_PATH":      filepath.Join(t.TempDir(), "data.db"),
-		"YZMA_PEERING_JOIN": "a:1",
+		"YZMA_API_BIND":          "127.0.0.1:0",
+		"YZMA_DB_PATH":           filepath.Join(t.TempDir(), "data.db"),
+		"YZMA_PEERING_JOIN":      "a:1",
+		"YZMA_PEERING_BIND_ADDR": "127.0.0.1",
+		"YZMA_PEERING_BIND_PORT": fmt.Sprint(freePort(t)),
 	}
 	var out syncBuffer
 	if code := run(ctx, []string{"-j", "b:2,c:3", "-j", "d:4", "-log-level", "debug"}, envMap(env), &out); code != exitOK {

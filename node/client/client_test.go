@@ -204,9 +204,12 @@ func TestOps(t *testing.T) {
 	if err := c.Readyz(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	wantAPIError(t, c.Join(ctx(t), []string{"127.0.0.1:7946"}), http.StatusNotImplemented, "not implemented")
+	wantAPIError(t, c.Join(ctx(t), []string{"127.0.0.1:7946"}), http.StatusNotImplemented, "without clustering")
 	wantAPIError(t, c.Join(ctx(t), []string{"nohost"}), http.StatusBadRequest, "Peers[0]")
-	wantAPIError(t, c.Leave(ctx(t)), http.StatusNotImplemented, "not implemented")
+	_, err := c.Leave(ctx(t))
+	wantAPIError(t, err, http.StatusNotImplemented, "without clustering")
+	_, err = c.Members(ctx(t))
+	wantAPIError(t, err, http.StatusNotImplemented, "without clustering")
 }
 
 func TestBearerToken(t *testing.T) {

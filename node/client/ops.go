@@ -29,8 +29,17 @@ func (c *Client) Join(ctx context.Context, peers []string) error {
 	return err
 }
 
-// Leave asks the node to leave its cluster.
-func (c *Client) Leave(ctx context.Context) error {
-	_, err := c.call(ctx, request{method: http.MethodPost, path: "/cluster/leave"}, nil)
-	return err
+// Leave asks the node to hand its data off and leave its cluster. It
+// returns once the node has left (again, if it already had).
+func (c *Client) Leave(ctx context.Context) (api.LeaveResult, error) {
+	var res api.LeaveResult
+	_, err := c.call(ctx, request{method: http.MethodPost, path: "/cluster/leave"}, &res)
+	return res, err
+}
+
+// Members lists the cluster's members as the node sees them.
+func (c *Client) Members(ctx context.Context) ([]api.Member, error) {
+	var res api.Members
+	_, err := c.call(ctx, request{method: http.MethodGet, path: "/cluster/members"}, &res)
+	return res.Members, err
 }

@@ -158,6 +158,24 @@ func (c *Cluster) seeds(ctx context.Context, extra []string) []string {
 	return out
 }
 
+// SetAPIAddr sets the address peers use for this node's HTTP API, once it is
+// known (the API may listen on port 0), and gossips it.
+func (c *Cluster) SetAPIAddr(addr string) error {
+	c.mu.Lock()
+	c.cfg.APIAddr = addr
+	c.mu.Unlock()
+	if err := c.ml.UpdateNode(time.Second); err != nil {
+		return fmt.Errorf("announce API address: %w", err)
+	}
+	return nil
+}
+
+func (c *Cluster) apiAddr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.APIAddr
+}
+
 // Ready reports whether the node has caught up after joining.
 func (c *Cluster) Ready() bool { return c.ready.Load() }
 

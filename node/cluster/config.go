@@ -17,7 +17,8 @@ type Config struct {
 	BindPort      int
 	AdvertiseAddr string
 	AdvertisePort int
-	// APIAddr is the host:port peers use to reach this node's HTTP API.
+	// APIAddr is the host:port peers use to reach this node's HTTP API; it
+	// may be set later with SetAPIAddr, before Join.
 	APIAddr string
 	// Seeds are gossip addresses (host:port) to join at start.
 	Seeds []string
@@ -43,9 +44,6 @@ type Config struct {
 func (c *Config) setDefaults() error {
 	if c.Name == "" {
 		return fmt.Errorf("cluster: member name is required")
-	}
-	if c.APIAddr == "" {
-		return fmt.Errorf("cluster: API address is required")
 	}
 	if c.Memberlist == nil {
 		c.Memberlist = memberlist.DefaultLANConfig

@@ -52,7 +52,7 @@ func (c *Cluster) Members() []Member {
 	if c.hasLeft() {
 		state = "left"
 	}
-	out := []Member{{Name: self.Name, Addr: self.Address(), API: c.cfg.APIAddr, State: state, NodeID: c.store.NodeID().String()}}
+	out := []Member{{Name: self.Name, Addr: self.Address(), API: c.apiAddr(), State: state, NodeID: c.store.NodeID().String()}}
 	c.mu.Lock()
 	for _, p := range c.peers {
 		p.mu.Lock()

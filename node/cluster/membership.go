@@ -9,7 +9,7 @@ import (
 type delegate Cluster
 
 func (d *delegate) NodeMeta(limit int) []byte {
-	b, _ := cbor.Marshal(meta{ID: d.store.NodeID(), API: d.cfg.APIAddr, Left: d.handedOff.Load()})
+	b, _ := cbor.Marshal(meta{ID: d.store.NodeID(), API: (*Cluster)(d).apiAddr(), Left: d.handedOff.Load()})
 	return b
 }
 
