@@ -101,8 +101,8 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 	}
 	c.ml = ml
 	c.wg.Add(2)
-	go c.antiEntropyLoop()
-	go c.pruneLoop()
+	go c.every(cfg.AntiEntropyInterval, c.antiEntropyRound)
+	go c.every(cfg.PruneInterval, c.pruneRound)
 	return c, nil
 }
 
@@ -232,24 +232,30 @@ func (c *Cluster) alivePeers() []*peer {
 	return out
 }
 
-func (c *Cluster) antiEntropyLoop() {
+// every runs fn each interval until the cluster stops.
+func (c *Cluster) every(interval time.Duration, fn func()) {
 	defer c.wg.Done()
-	t := time.NewTicker(c.cfg.AntiEntropyInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
+			fn()
 		}
-		peers := c.alivePeers()
-		if len(peers) == 0 {
-			continue
-		}
-		p := peers[rand.IntN(len(peers))]
-		if err := c.pullFrom(c.ctx, p); err != nil && c.ctx.Err() == nil {
-			c.log.Debug("anti-entropy round failed", "peer", p.name, "error", err)
-		}
+	}
+}
+
+// antiEntropyRound pulls what a random live peer has and this node lacks.
+func (c *Cluster) antiEntropyRound() {
+	peers := c.alivePeers()
+	if len(peers) == 0 {
+		return
+	}
+	p := peers[rand.IntN(len(peers))]
+	if err := c.pullFrom(c.ctx, p); err != nil && c.ctx.Err() == nil {
+		c.log.Debug("anti-entropy round failed", "peer", p.name, "error", err)
 	}
 }
 
@@ -328,21 +334,12 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func (c *Cluster) pruneLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.cfg.PruneInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := c.Prune(c.ctx); err != nil && c.ctx.Err() == nil {
-			c.log.Warn("prune failed", "error", err)
-		}
-		c.maybeCompact()
+// pruneRound prunes the log and compacts the file when worth it.
+func (c *Cluster) pruneRound() {
+	if _, err := c.Prune(c.ctx); err != nil && c.ctx.Err() == nil {
+		c.log.Warn("prune failed", "error", err)
 	}
+	c.maybeCompact()
 }
 
 // Prune drops the log entries every live member has applied. A member
