@@ -68,11 +68,7 @@ func (s *server) getKey(c echo.Context) error {
 // putKey serves PUT and POST: the body becomes the key's value.
 func (s *server) putKey(c echo.Context) error {
 	r := c.Request()
-	key, err := keyOf(r)
-	if err != nil {
-		return err
-	}
-	observed, err := observedOf(r)
+	key, observed, err := writeTarget(r)
 	if err != nil {
 		return err
 	}
@@ -90,11 +86,7 @@ func (s *server) putKey(c echo.Context) error {
 
 func (s *server) deleteKey(c echo.Context) error {
 	r := c.Request()
-	key, err := keyOf(r)
-	if err != nil {
-		return err
-	}
-	observed, err := observedOf(r)
+	key, observed, err := writeTarget(r)
 	if err != nil {
 		return err
 	}
@@ -102,6 +94,20 @@ func (s *server) deleteKey(c echo.Context) error {
 		return storeError(err)
 	}
 	return respond(c, http.StatusOK, nil)
+}
+
+// writeTarget reads what a write or delete acts on: the key and the causal
+// context it supersedes (nil: everything the node holds).
+func writeTarget(r *http.Request) ([]byte, *crdt.Context, error) {
+	key, err := keyOf(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	observed, err := observedOf(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, observed, nil
 }
 
 // keyOf takes the key from the escaped path, so that "%2F" and "/" both
