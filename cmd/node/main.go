@@ -4,9 +4,10 @@
 //
 // Without -c it runs on defaults (API on 127.0.0.1:8080, data in ./yzma.db);
 // YZMA_* environment variables override the file (see package config). -j
-// adds peers to join, repeatable or comma-separated; joining arrives with
-// clustering, so for now they are only logged. Logs go to stderr, as JSON
-// unless stderr is a terminal.
+// adds gossip addresses of peers to join, repeatable or comma-separated, to
+// Peering.Join. The node serves its API at once and joins the cluster in the
+// background: /readyz answers 503 until it has caught up. Logs go to stderr,
+// as JSON unless stderr is a terminal.
 //
 // SIGTERM or SIGINT stops accepting requests, lets the requests in flight
 // finish (every acknowledged write is durable), closes the data file and

@@ -116,7 +116,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		return err
 	}
 	if len(cfg.Peering.Join) > 0 || cfg.Peering.SeedDNS != "" {
-		log.Info("joining peers", "peers", cfg.Peering.Join, "seed_dns", cfg.Peering.SeedDNS)
+		log.Info("joining peers", "peers", cfg.Peering.Join, "seed_dns", cfg.Peering.SeedDNS, "dns_server", cfg.Peering.DNSServer)
 	}
 
 	served := make(chan error, 1)
@@ -183,10 +183,14 @@ func clusterConfig(p config.Peering, a config.API, token string) (*cluster.Confi
 	if a.TLSCertFile != "" {
 		scheme = "https"
 	}
+	var resolver *net.Resolver // nil: the system's
+	if p.DNSServer != "" {
+		resolver = cluster.DNSResolver(p.DNSServer)
+	}
 	return &cluster.Config{
 		Name: p.Name, BindAddr: p.BindAddr, BindPort: p.BindPort,
 		AdvertiseAddr: p.AdvertiseAddress, AdvertisePort: p.AdvertisePort,
-		Seeds: p.Join, SeedDNS: p.SeedDNS, GossipKey: key,
+		Seeds: p.Join, SeedDNS: p.SeedDNS, Resolver: resolver, GossipKey: key,
 		Transport: &cluster.HTTPTransport{Scheme: scheme, Token: token},
 	}, nil
 }

@@ -8,8 +8,6 @@ import (
 	"log"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,7 +107,8 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 // Join contacts seeds (cfg.Seeds, the A/AAAA records of cfg.SeedDNS, and
 // extra), retrying until one other member answers or JoinTimeout passes, and
 // then catches up from every member it found before reporting ready. A node
-// whose only seed is itself, or that has no seeds, starts alone and ready.
+// whose only seed is itself, or that has no seeds (a seed host name that does
+// not resolve counts as none), starts alone and ready.
 func (c *Cluster) Join(ctx context.Context, extra ...string) error {
 	defer c.ready.Store(true)
 	deadline := time.Now().Add(c.cfg.JoinTimeout)
@@ -134,28 +133,6 @@ func (c *Cluster) Join(ctx context.Context, extra ...string) error {
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// seeds returns the gossip addresses to try, without this node's own.
-func (c *Cluster) seeds(ctx context.Context, extra []string) []string {
-	all := append(append([]string{}, c.cfg.Seeds...), extra...)
-	if c.cfg.SeedDNS != "" {
-		addrs, err := net.DefaultResolver.LookupHost(ctx, c.cfg.SeedDNS)
-		if err != nil {
-			c.log.Debug("seed DNS lookup failed", "name", c.cfg.SeedDNS, "error", err)
-		}
-		for _, a := range addrs {
-			all = append(all, net.JoinHostPort(a, strconv.Itoa(c.cfg.BindPort)))
-		}
-	}
-	self := c.ml.LocalNode().Address()
-	var out []string
-	for _, s := range all {
-		if s != self && s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // SetAPIAddr sets the address peers use for this node's HTTP API, once it is

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -25,6 +26,9 @@ type Config struct {
 	// SeedDNS is a name whose A/AAAA records are gossip seeds (port BindPort),
 	// such as a headless Service.
 	SeedDNS string
+	// Resolver looks up SeedDNS and the host names among Seeds; nil is the
+	// system resolver. DNSResolver makes one that asks a given server.
+	Resolver *net.Resolver
 	// GossipKey encrypts gossip (16, 24 or 32 bytes); empty: no encryption.
 	GossipKey []byte
 	// Memberlist returns the base memberlist configuration (profile); nil is
@@ -57,6 +61,9 @@ func (c *Config) setDefaults() error {
 	def(&c.LeaveTimeout, 60*time.Second)
 	def(&c.AntiEntropyInterval, 2*time.Second)
 	def(&c.PruneInterval, 30*time.Second)
+	if c.Resolver == nil {
+		c.Resolver = net.DefaultResolver
+	}
 	if c.Transport == nil {
 		c.Transport = &HTTPTransport{}
 	}

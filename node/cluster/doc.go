@@ -16,6 +16,11 @@
 //   - Catch-up: a node that joins pulls from every member it found before it
 //     reports ready.
 //
+// Seeds: Join contacts the configured gossip addresses and the A/AAAA
+// records of SeedDNS (a headless Service in Kubernetes), host names resolved
+// with Config.Resolver (the system's, or DNSResolver for a DNS server of the
+// node's own). A node that finds no one but itself starts alone.
+//
 // Leave refuses new writes, pushes every operation this node holds (from any
 // origin) to every other live member until their version vectors prove they
 // hold it, then leaves gossip. Pruning drops the log entries every current

@@ -93,6 +93,13 @@ type testNode struct {
 // startNode starts member name on 127.0.0.ip with its data in dbPath,
 // joining seeds; it is stopped at cleanup.
 func (n *testNet) startNode(name string, ip int, dbPath string, seeds ...string) *testNode {
+	n.t.Helper()
+	return n.startNodeWith(name, ip, dbPath, func(c *Config) { c.Seeds = seeds })
+}
+
+// startNodeWith is startNode with the test configuration changed by opts
+// before the member starts.
+func (n *testNet) startNodeWith(name string, ip int, dbPath string, opts ...func(*Config)) *testNode {
 	t := n.t
 	t.Helper()
 	addr := "127.0.0." + strconv.Itoa(ip)
@@ -105,8 +112,8 @@ func (n *testNet) startNode(name string, ip int, dbPath string, seeds ...string)
 		t.Fatal(err)
 	}
 	tn := &testNode{name: name, ip: addr, dbPath: dbPath, api: ln.Addr().String(), st: st}
-	c, err := New(Config{
-		Name: name, BindAddr: addr, APIAddr: tn.api, Seeds: seeds,
+	cfg := Config{
+		Name: name, BindAddr: addr, APIAddr: tn.api,
 		Memberlist: func() *memberlist.Config {
 			mc := memberlist.DefaultLocalConfig()
 			mc.BindPort = 0 // any free port
@@ -119,8 +126,13 @@ func (n *testNet) startNode(name string, ip int, dbPath string, seeds ...string)
 		AntiEntropyInterval: 200 * time.Millisecond,
 		PruneInterval:       time.Hour, // tests prune explicitly
 		Transport:           cutTransport{Transport: &HTTPTransport{}, net: n, self: tn.api},
-	}, st)
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := New(cfg, st)
 	if err != nil {
+		_ = st.Close()
 		t.Fatal(err)
 	}
 	tn.c = c

@@ -48,8 +48,9 @@ type Peering struct {
 	AdvertiseAddress string   // address peers should use; empty: derived from BindAddr
 	AdvertisePort    int      // port peers should use; defaults to BindPort
 	Join             []string // host:port of members to join at start
-	SeedDNS          string   // reserved: DNS name listing seed members
-	GossipKey        string   // reserved: base64 key (16, 24 or 32 bytes) encrypting gossip
+	SeedDNS          string   // DNS name whose A/AAAA records are members to join (port BindPort)
+	DNSServer        string   // host:port of the DNS server for SeedDNS and Join names; empty: the system's
+	GossipKey        string   // base64 key (16, 24 or 32 bytes) encrypting gossip; empty: none
 }
 
 // Server configures storage.
@@ -167,6 +168,13 @@ func (c Config) Validate() error {
 	if c.Peering.GossipKey != "" {
 		if err := checkGossipKey(c.Peering.GossipKey); err != nil {
 			add("Peering.GossipKey: %w", err)
+		}
+	}
+	if c.Peering.DNSServer != "" {
+		if err := checkHostPort(c.Peering.DNSServer); err != nil {
+			add("Peering.DNSServer: %w", err)
+		} else if host, _, _ := net.SplitHostPort(c.Peering.DNSServer); host == "" {
+			add("Peering.DNSServer: %q has no host", c.Peering.DNSServer)
 		}
 	}
 	if c.Server.DBPath == "" {

@@ -64,6 +64,7 @@ func TestLoadFileAndEnv(t *testing.T) {
 			"YZMA_PEERING_BIND_ADDR":         "::1",
 			"YZMA_PEERING_ADVERTISE_ADDRESS": "10.9.9.9",
 			"YZMA_PEERING_SEED_DNS":          "other.example",
+			"YZMA_DNS_SERVER":                "10.96.0.10:53",
 			"YZMA_GOSSIP_KEY":                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 			"YZMA_DB_PATH":                   "/env/db",
 			"YZMA_AUTH_TOKEN":                "env-token",
@@ -75,6 +76,7 @@ func TestLoadFileAndEnv(t *testing.T) {
 			c.Peering.BindAddr = "::1"
 			c.Peering.AdvertiseAddress = "10.9.9.9"
 			c.Peering.SeedDNS = "other.example"
+			c.Peering.DNSServer = "10.96.0.10:53"
 			c.Peering.GossipKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 			c.Server.DBPath = "/env/db"
 			c.API.AuthToken = "env-token"
@@ -157,6 +159,9 @@ func TestLoadErrors(t *testing.T) {
 		{"gossip key not base64", "", map[string]string{"YZMA_GOSSIP_KEY": "!!"}, []string{"Peering.GossipKey", "base64"}},
 		{"gossip key wrong size", "", map[string]string{"YZMA_GOSSIP_KEY": "AAAA"}, []string{"Peering.GossipKey", "3 bytes"}},
 		{"empty db path", "", map[string]string{"YZMA_DB_PATH": ""}, []string{"Server.DBPath"}},
+		{"DNS server without port", "", map[string]string{"YZMA_DNS_SERVER": "10.96.0.10"}, []string{"Peering.DNSServer", "not host:port"}},
+		{"DNS server without host", "", map[string]string{"YZMA_DNS_SERVER": ":53"}, []string{"Peering.DNSServer", "no host"}},
+		{"DNS server bad port", "", map[string]string{"YZMA_DNS_SERVER": "10.96.0.10:dns"}, []string{"Peering.DNSServer", "not a number"}},
 		{"several at once", "", map[string]string{"YZMA_DB_PATH": "", "YZMA_API_BIND": "x"},
 			[]string{"Server.DBPath", "API.Bind"}},
 	}

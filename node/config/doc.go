@@ -15,7 +15,7 @@
 //	    "BindAddr": "0.0.0.0", "BindPort": 7946,
 //	    "AdvertiseAddress": "", "AdvertisePort": 7946,
 //	    "Join": ["host:port"],
-//	    "SeedDNS": "", "GossipKey": ""
+//	    "SeedDNS": "", "DNSServer": "", "GossipKey": ""
 //	  },
 //	  "Server": {"DBPath": "yzma.db"}
 //	}
@@ -36,9 +36,13 @@
 //	YZMA_PEERING_ADVERTISE_PORT     Peering.AdvertisePort
 //	YZMA_PEERING_JOIN               Peering.Join (comma-separated host:port list)
 //	YZMA_PEERING_SEED_DNS           Peering.SeedDNS
+//	YZMA_DNS_SERVER                 Peering.DNSServer
 //	YZMA_GOSSIP_KEY                 Peering.GossipKey
 //	YZMA_DB_PATH                    Server.DBPath
 //
-// Peering.SeedDNS and Peering.GossipKey are reserved for clustering: they are
-// parsed and validated but not used yet.
+// Clustering: the node joins the members in Peering.Join and those the A/AAAA
+// records of Peering.SeedDNS name (on port Peering.BindPort, such as a
+// headless Service's). Names are looked up with the system resolver, or with
+// the DNS server at Peering.DNSServer (host:port) when set. Peering.GossipKey, base64 of 16, 24
+// or 32 bytes, encrypts gossip; members with different keys cannot talk.
 package config

@@ -21,6 +21,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		{"YZMA_PEERING_BIND_ADDR", &c.Peering.BindAddr},
 		{"YZMA_PEERING_ADVERTISE_ADDRESS", &c.Peering.AdvertiseAddress},
 		{"YZMA_PEERING_SEED_DNS", &c.Peering.SeedDNS},
+		{"YZMA_DNS_SERVER", &c.Peering.DNSServer},
 		{"YZMA_GOSSIP_KEY", &c.Peering.GossipKey},
 		{"YZMA_DB_PATH", &c.Server.DBPath},
 	}

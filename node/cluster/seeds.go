@@ -1,0 +1,70 @@
+package cluster
+
+import (
+	"context"
+	"net"
+	"strconv"
+)
+
+// DNSResolver returns a resolver that sends every query to server
+// (host:port) instead of the name servers in /etc/resolv.conf: for a node
+// whose seed names are served by a DNS server of its own, such as a local
+// process kubelet's. /etc/hosts is still read first.
+func DNSResolver(server string) *net.Resolver {
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server)
+		},
+	}
+}
+
+// seeds returns the gossip addresses to try: cfg.Seeds and extra with their
+// host names resolved, and the A/AAAA records of cfg.SeedDNS on port
+// BindPort; without this node's own address and without duplicates.
+func (c *Cluster) seeds(ctx context.Context, extra []string) []string {
+	var all []string
+	for _, s := range append(append([]string{}, c.cfg.Seeds...), extra...) {
+		all = append(all, c.resolveSeed(ctx, s)...)
+	}
+	if c.cfg.SeedDNS != "" {
+		addrs, err := c.cfg.Resolver.LookupHost(ctx, c.cfg.SeedDNS)
+		if err != nil {
+			c.log.Debug("seed DNS lookup failed", "name", c.cfg.SeedDNS, "error", err)
+		}
+		for _, a := range addrs {
+			all = append(all, net.JoinHostPort(a, strconv.Itoa(c.cfg.BindPort)))
+		}
+	}
+	seen := map[string]bool{"": true, c.ml.LocalNode().Address(): true}
+	var out []string
+	for _, s := range all {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// resolveSeed turns a seed host:port into IP:port addresses through the
+// configured resolver. A seed whose host does not resolve yields none (a
+// StatefulSet pod that does not exist yet); one that is not host:port is
+// kept for memberlist to report.
+func (c *Cluster) resolveSeed(ctx context.Context, seed string) []string {
+	host, port, err := net.SplitHostPort(seed)
+	if err != nil || net.ParseIP(host) != nil {
+		return []string{seed}
+	}
+	addrs, err := c.cfg.Resolver.LookupHost(ctx, host)
+	if err != nil {
+		c.log.Debug("seed lookup failed", "seed", seed, "error", err)
+		return nil
+	}
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = net.JoinHostPort(a, port)
+	}
+	return out
+}

@@ -1,0 +1,99 @@
+package cluster
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// viaDNS makes a member find its seeds only through name on d, gossiping on
+// port as every member found by DNS does.
+func viaDNS(d *testDNS, name string, port int) func(*Config) {
+	return func(c *Config) {
+		c.Seeds, c.SeedDNS, c.Resolver, c.BindPort = nil, name, DNSResolver(d.addr), port
+		c.JoinTimeout = time.Second // the first member finds no one
+	}
+}
+
+// allSeeEachOther reports whether every node sees every other alive.
+func allSeeEachOther(nodes ...*testNode) bool {
+	for _, tn := range nodes {
+		if len(tn.c.alivePeers()) != len(nodes)-1 {
+			return false
+		}
+	}
+	return true
+}
+
+func loopbackIPs(first, n int) []string {
+	ips := make([]string, n)
+	for i := range ips {
+		ips[i] = fmt.Sprint("127.0.0.", first+i)
+	}
+	return ips
+}
+
+func TestSeedDNSFormsOneCluster(t *testing.T) {
+	d := newTestDNS(t)
+	const name = "yzma-headless.test.svc"
+	ips := loopbackIPs(40, 3)
+	d.set(name, ips...)
+	port := sharedPort(t, ips...)
+	net := newTestNet(t)
+	dir := t.TempDir()
+	var nodes []*testNode
+	for i := range ips {
+		nodes = append(nodes, net.startNodeWith(fmt.Sprint("yzma-", i), 40+i, filepath.Join(dir, fmt.Sprint(i, ".db")), viaDNS(d, name, port)))
+	}
+	waitFor(t, 10*time.Second, "one cluster of three", func() bool { return allSeeEachOther(nodes...) })
+	for i, tn := range nodes {
+		put(t, tn, fmt.Sprint("from-", i), "v")
+	}
+	waitFor(t, 10*time.Second, "convergence", func() bool { return converged(t, nodes) })
+	if d.queried(name) < len(nodes) {
+		t.Fatalf("the DNS server answered %d lookups of %s; want one per member at least", d.queried(name), name)
+	}
+}
+
+func TestSeedDNSListingOnlySelfStartsAlone(t *testing.T) {
+	d := newTestDNS(t)
+	const name = "solo.test.svc"
+	ip := loopbackIPs(43, 1)
+	d.set(name, ip...)
+	start := time.Now()
+	tn := newTestNet(t).startNodeWith("solo", 43, filepath.Join(t.TempDir(), "solo.db"), viaDNS(d, name, sharedPort(t, ip...)),
+		func(c *Config) { c.JoinTimeout = 30 * time.Second })
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("Join took %v: it waited for seeds instead of starting alone", took)
+	}
+	if !tn.c.Ready() || len(tn.c.alivePeers()) != 0 {
+		t.Fatalf("ready %v with %d peers; want ready and alone", tn.c.Ready(), len(tn.c.alivePeers()))
+	}
+	if d.queried(name) == 0 {
+		t.Fatal("the DNS server was never asked: the member did not use it")
+	}
+}
+
+// TestSeedHostNamesUseResolver gives a member static seeds by host name:
+// they are resolved through the configured DNS server, and a name that does
+// not resolve (a pod that does not exist yet) is skipped.
+func TestSeedHostNamesUseResolver(t *testing.T) {
+	d := newTestDNS(t)
+	ips := loopbackIPs(44, 2)
+	port := sharedPort(t, ips...)
+	d.set("yzma-0.yzma.test", ips[0])
+	d.set("yzma-1.yzma.test", ips[1])
+	byName := func(c *Config) {
+		c.Resolver, c.BindPort = DNSResolver(d.addr), port
+		c.Seeds = []string{fmt.Sprint("yzma-0.yzma.test:", port), fmt.Sprint("yzma-1.yzma.test:", port), fmt.Sprint("yzma-2.yzma.test:", port)}
+	}
+	net := newTestNet(t)
+	dir := t.TempDir()
+	a := net.startNodeWith("yzma-0", 44, filepath.Join(dir, "0.db"), byName, func(c *Config) { c.JoinTimeout = time.Second })
+	b := net.startNodeWith("yzma-1", 45, filepath.Join(dir, "1.db"), byName)
+	waitFor(t, 10*time.Second, "both members see each other", func() bool { return allSeeEachOther(a, b) })
+	if got := b.c.seeds(t.Context(), nil); len(got) != 1 || got[0] != a.gossip() {
+		t.Fatalf("seeds of yzma-1 = %v, want only %s (itself and the missing yzma-2 dropped)", got, a.gossip())
+	}
+}
