@@ -101,6 +101,10 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 	c.wg.Add(2)
 	go c.every(cfg.AntiEntropyInterval, c.antiEntropyRound)
 	go c.every(cfg.PruneInterval, c.pruneRound)
+	if len(cfg.Seeds) > 0 || cfg.SeedDNS != "" {
+		c.wg.Add(1)
+		go c.every(cfg.ReseedInterval, c.reseedRound)
+	}
 	return c, nil
 }
 
@@ -108,7 +112,8 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 // extra), retrying until one other member answers or JoinTimeout passes, and
 // then catches up from every member it found before reporting ready. A node
 // whose only seed is itself, or that has no seeds (a seed host name that does
-// not resolve counts as none), starts alone and ready.
+// not resolve counts as none), starts alone and ready; re-seeding (see
+// ReseedInterval) joins it to the others once its seeds name them.
 func (c *Cluster) Join(ctx context.Context, extra ...string) error {
 	defer c.ready.Store(true)
 	deadline := time.Now().Add(c.cfg.JoinTimeout)

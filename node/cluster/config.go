@@ -21,10 +21,11 @@ type Config struct {
 	// APIAddr is the host:port peers use to reach this node's HTTP API; it
 	// may be set later with SetAPIAddr, before Join.
 	APIAddr string
-	// Seeds are gossip addresses (host:port) to join at start.
+	// Seeds are gossip addresses (host:port) to join at start and, every
+	// ReseedInterval, whenever one is not a member.
 	Seeds []string
 	// SeedDNS is a name whose A/AAAA records are gossip seeds (port BindPort),
-	// such as a headless Service.
+	// such as a headless Service; looked up at start and every ReseedInterval.
 	SeedDNS string
 	// Resolver looks up SeedDNS and the host names among Seeds; nil is the
 	// system resolver. DNSResolver makes one that asks a given server.
@@ -39,6 +40,9 @@ type Config struct {
 	LeaveTimeout        time.Duration // default 60s: how long a hand-off may take
 	AntiEntropyInterval time.Duration // default 2s
 	PruneInterval       time.Duration // default 30s
+	// ReseedInterval is how often, with Seeds or SeedDNS set, the seeds are
+	// resolved again and those that are not members joined; default 30s.
+	ReseedInterval time.Duration
 
 	Transport  Transport // nil: HTTPTransport
 	Logger     *slog.Logger
@@ -61,6 +65,7 @@ func (c *Config) setDefaults() error {
 	def(&c.LeaveTimeout, 60*time.Second)
 	def(&c.AntiEntropyInterval, 2*time.Second)
 	def(&c.PruneInterval, 30*time.Second)
+	def(&c.ReseedInterval, 30*time.Second)
 	if c.Resolver == nil {
 		c.Resolver = net.DefaultResolver
 	}

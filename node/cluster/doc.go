@@ -19,7 +19,10 @@
 // Seeds: Join contacts the configured gossip addresses and the A/AAAA
 // records of SeedDNS (a headless Service in Kubernetes), host names resolved
 // with Config.Resolver (the system's, or DNSResolver for a DNS server of the
-// node's own). A node that finds no one but itself starts alone.
+// node's own). A node that finds no one but itself starts alone. Every
+// ReseedInterval the seeds are resolved again and any that is not a member is
+// joined, so pods that started together, each seeing only itself in DNS, end
+// up one cluster.
 //
 // Leave refuses new writes, pushes every operation this node holds (from any
 // origin) to every other live member until their version vectors prove they

@@ -68,3 +68,34 @@ func (c *Cluster) resolveSeed(ctx context.Context, seed string) []string {
 	}
 	return out
 }
+
+// reseedRound resolves the seeds again and joins those that are not alive
+// or suspect members. This heals split starts: pods started together each
+// found only itself in DNS and started alone; once DNS lists them all, each
+// joins the others and their data converges by the usual push and
+// anti-entropy. It waits for Join (which makes the first contact) and stops
+// once the node handed its data off.
+func (c *Cluster) reseedRound() {
+	if !c.ready.Load() || c.handedOff.Load() {
+		return
+	}
+	members := map[string]bool{}
+	for _, m := range c.ml.Members() {
+		members[m.Address()] = true
+	}
+	var missing []string
+	for _, s := range c.seeds(c.ctx, nil) {
+		if !members[s] {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) == 0 || c.ctx.Err() != nil {
+		return
+	}
+	n, err := c.ml.Join(missing)
+	if n > 0 {
+		c.log.Info("re-seeding joined seeds that were not members", "seeds", missing, "contacted", n)
+		return
+	}
+	c.log.Debug("re-seeding reached no seed", "seeds", missing, "error", err)
+}

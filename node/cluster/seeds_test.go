@@ -97,3 +97,53 @@ func TestSeedHostNamesUseResolver(t *testing.T) {
 		t.Fatalf("seeds of yzma-1 = %v, want only %s (itself and the missing yzma-2 dropped)", got, a.gossip())
 	}
 }
+
+// TestReseedingMergesSplitStart starts two members that each find only
+// themselves in DNS, as pods started at the same moment do, and take writes
+// apart; once DNS lists both, re-seeding makes them one cluster and their
+// data converges.
+func TestReseedingMergesSplitStart(t *testing.T) {
+	d := newTestDNS(t)
+	ips := loopbackIPs(46, 2)
+	port := sharedPort(t, ips...)
+	names := []string{"a.split.test", "b.split.test"}
+	net := newTestNet(t)
+	dir := t.TempDir()
+	var nodes []*testNode
+	for i, ip := range ips {
+		d.set(names[i], ip)
+		nodes = append(nodes, net.startNodeWith(fmt.Sprint("split-", i), 46+i, filepath.Join(dir, fmt.Sprint(i, ".db")),
+			viaDNS(d, names[i], port), func(c *Config) { c.ReseedInterval = 100 * time.Millisecond }))
+	}
+	a, b := nodes[0], nodes[1]
+	for i := range 20 {
+		put(t, a, fmt.Sprint("a-", i), "from a")
+		put(t, b, fmt.Sprint("b-", i), "from b")
+	}
+	put(t, a, "both", "a")
+	put(t, b, "both", "b")
+	// Re-seeding rounds come and go while DNS names only the member itself.
+	waitFor(t, 5*time.Second, "a few lookups by each member", func() bool {
+		return d.queried(names[0]) >= 5 && d.queried(names[1]) >= 5
+	})
+	if len(a.c.alivePeers()) != 0 || len(b.c.alivePeers()) != 0 {
+		t.Fatal("the members found each other before DNS listed both")
+	}
+
+	for _, name := range names {
+		d.set(name, ips...)
+	}
+	waitFor(t, 10*time.Second, "one cluster", func() bool { return allSeeEachOther(a, b) })
+	waitFor(t, 10*time.Second, "convergence", func() bool { return converged(t, nodes) })
+	for _, tn := range nodes {
+		if v, _ := get(t, tn, "a-7"); v != "from a" {
+			t.Fatalf("%s: a-7 = %q", tn.name, v)
+		}
+		if v, _ := get(t, tn, "b-7"); v != "from b" {
+			t.Fatalf("%s: b-7 = %q", tn.name, v)
+		}
+		if _, n := get(t, tn, "both"); n != 2 {
+			t.Fatalf("%s: the key written apart on both has %d versions, want 2 siblings", tn.name, n)
+		}
+	}
+}

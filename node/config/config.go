@@ -47,7 +47,7 @@ type Peering struct {
 	BindPort         int      // gossip listen port
 	AdvertiseAddress string   // address peers should use; empty: derived from BindAddr
 	AdvertisePort    int      // port peers should use; defaults to BindPort
-	Join             []string // host:port of members to join at start
+	Join             []string // host:port of members to join at start (and whenever one is not a member)
 	SeedDNS          string   // DNS name whose A/AAAA records are members to join (port BindPort)
 	DNSServer        string   // host:port of the DNS server for SeedDNS and Join names; empty: the system's
 	GossipKey        string   // base64 key (16, 24 or 32 bytes) encrypting gossip; empty: none

@@ -42,7 +42,9 @@
 //
 // Clustering: the node joins the members in Peering.Join and those the A/AAAA
 // records of Peering.SeedDNS name (on port Peering.BindPort, such as a
-// headless Service's). Names are looked up with the system resolver, or with
-// the DNS server at Peering.DNSServer (host:port) when set. Peering.GossipKey, base64 of 16, 24
+// headless Service's), and keeps joining any of them that is not a member
+// (so pods that started at once, each alone, become one cluster). Names are
+// looked up with the system resolver, or with the DNS server at
+// Peering.DNSServer (host:port) when set. Peering.GossipKey, base64 of 16, 24
 // or 32 bytes, encrypts gossip; members with different keys cannot talk.
 package config
