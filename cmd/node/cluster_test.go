@@ -66,3 +66,58 @@ func TestLeaveOverHTTPKeepsEveryWrite(t *testing.T) {
 		return false
 	})
 }
+
+// TestBindHostSharesOneNetwork runs two nodes the way a process kubelet runs
+// two pods of one StatefulSet on one host: the same configuration, with
+// addresses that leave the host unspecified (":port", 0.0.0.0) and the same
+// ports, and each its own loopback IP in YZMA_BIND_HOST. Both start, bind
+// and advertise their own IP, and form one cluster.
+func TestBindHostSharesOneNetwork(t *testing.T) {
+	ips := []string{"127.0.0.61", "127.0.0.62"}
+	apiPort, gossipPort := freePortOn(t, ips...), freePortOn(t, ips...)
+	dir := t.TempDir()
+	podEnv := func(i int) []string {
+		return []string{
+			fmt.Sprint("YZMA_PEERING_NAME=pod-", i),
+			fmt.Sprint("YZMA_API_BIND=:", apiPort),
+			"YZMA_PEERING_BIND_ADDR=0.0.0.0",
+			fmt.Sprint("YZMA_PEERING_BIND_PORT=", gossipPort),
+			fmt.Sprint("YZMA_PEERING_JOIN=", ips[0], ":", gossipPort), // pod-0 finds only itself
+			"YZMA_BIND_HOST=" + ips[i],
+		}
+	}
+	var clients []*client.Client
+	for i, ip := range ips {
+		p := startNode(t, filepath.Join(dir, fmt.Sprint(i, ".db")), podEnv(i)...)
+		if want := fmt.Sprintf("http://%s:%d", ip, apiPort); p.url != want {
+			t.Fatalf("pod-%d serves on %s, want %s", i, p.url, want)
+		}
+		clients = append(clients, newClient(t, p.url))
+	}
+	ctx := t.Context()
+	want := map[string][2]string{} // name → gossip and API address
+	for i, ip := range ips {
+		want[fmt.Sprint("pod-", i)] = [2]string{fmt.Sprintf("%s:%d", ip, gossipPort), fmt.Sprintf("%s:%d", ip, apiPort)}
+	}
+	for i, c := range clients {
+		waitFor(t, fmt.Sprintf("pod-%d ready and seeing both pods alive at their own IP", i), 15*time.Second, func() bool {
+			ms, err := c.Members(ctx)
+			if err != nil || c.Readyz(ctx) != nil || len(ms) != len(want) {
+				return false
+			}
+			for _, m := range ms {
+				if w := want[m.Name]; m.State != "alive" || m.Addr != w[0] || m.API != w[1] {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	if _, err := clients[1].Put(ctx, "k", []byte("from pod-1"), "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pod-0 to have pod-1's write", 10*time.Second, func() bool {
+		v, err := clients[0].Get(ctx, "k")
+		return err == nil && string(v.Data) == "from pod-1"
+	})
+}

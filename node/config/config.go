@@ -53,9 +53,14 @@ type Peering struct {
 	GossipKey        string   // base64 key (16, 24 or 32 bytes) encrypting gossip; empty: none
 }
 
-// Server configures storage.
+// Server configures storage and the host the node's listeners bind to.
 type Server struct {
 	DBPath string // the bbolt data file
+	// BindHost, when set, replaces an unspecified host ("", 0.0.0.0, ::) in
+	// API.Bind and Peering.BindAddr, and is the default AdvertiseAddress of
+	// a BindAddr it replaced: for many nodes sharing one network namespace,
+	// each on its own IP, with one configuration.
+	BindHost string
 }
 
 // Default returns the configuration used when nothing is set.
@@ -119,6 +124,17 @@ func (c *Config) decode(raw []byte) error {
 
 // fillDefaults sets what depends on other settings or on the host.
 func (c *Config) fillDefaults() error {
+	if h := c.Server.BindHost; h != "" {
+		if host, port, err := net.SplitHostPort(c.API.Bind); err == nil && unspecified(host) {
+			c.API.Bind = net.JoinHostPort(h, port)
+		}
+		if unspecified(c.Peering.BindAddr) {
+			c.Peering.BindAddr = h
+			if c.Peering.AdvertiseAddress == "" {
+				c.Peering.AdvertiseAddress = h
+			}
+		}
+	}
 	if c.Peering.Name == "" {
 		host, err := os.Hostname()
 		if err != nil {
@@ -180,6 +196,9 @@ func (c Config) Validate() error {
 	if c.Server.DBPath == "" {
 		add("Server.DBPath: must not be empty")
 	}
+	if c.Server.BindHost != "" && net.ParseIP(c.Server.BindHost) == nil {
+		add("Server.BindHost: %q is not an IP address", c.Server.BindHost)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid config: %w", errors.Join(errs...))
 	}
@@ -201,6 +220,12 @@ func (a API) AuthTokenValue() (string, error) {
 		return "", fmt.Errorf("API.AuthTokenFile %s is empty", a.AuthTokenFile)
 	}
 	return tok, nil
+}
+
+// unspecified reports whether host binds every address: empty, 0.0.0.0 or ::.
+func unspecified(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
 }
 
 func checkHostPort(s string) error {

@@ -159,6 +159,7 @@ func TestLoadErrors(t *testing.T) {
 		{"gossip key not base64", "", map[string]string{"YZMA_GOSSIP_KEY": "!!"}, []string{"Peering.GossipKey", "base64"}},
 		{"gossip key wrong size", "", map[string]string{"YZMA_GOSSIP_KEY": "AAAA"}, []string{"Peering.GossipKey", "3 bytes"}},
 		{"empty db path", "", map[string]string{"YZMA_DB_PATH": ""}, []string{"Server.DBPath"}},
+		{"bind host not IP", "", map[string]string{"YZMA_BIND_HOST": "localhost"}, []string{"Server.BindHost", `"localhost"`}},
 		{"DNS server without port", "", map[string]string{"YZMA_DNS_SERVER": "10.96.0.10"}, []string{"Peering.DNSServer", "not host:port"}},
 		{"DNS server without host", "", map[string]string{"YZMA_DNS_SERVER": ":53"}, []string{"Peering.DNSServer", "no host"}},
 		{"DNS server bad port", "", map[string]string{"YZMA_DNS_SERVER": "10.96.0.10:dns"}, []string{"Peering.DNSServer", "not a number"}},
@@ -179,6 +180,49 @@ func TestLoadErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+func TestBindHost(t *testing.T) {
+	type addrs struct{ api, bindAddr, advertise string }
+	tests := []struct {
+		name string
+		file string // JSON; "" means none
+		env  map[string]string
+		want addrs
+	}{
+		{"unset keeps unspecified hosts", "", map[string]string{"YZMA_API_BIND": ":8080"},
+			addrs{":8080", "0.0.0.0", ""}},
+		{"pod spec addresses", "", map[string]string{"YZMA_API_BIND": ":8080", "YZMA_BIND_HOST": "127.0.0.5"},
+			addrs{"127.0.0.5:8080", "127.0.0.5", "127.0.0.5"}},
+		{"IPv4 and IPv6 any", `{"API": {"Bind": "0.0.0.0:9000"}, "Peering": {"BindAddr": "::"}}`,
+			map[string]string{"YZMA_BIND_HOST": "127.0.0.6"}, addrs{"127.0.0.6:9000", "127.0.0.6", "127.0.0.6"}},
+		{"IPv6 any API", "", map[string]string{"YZMA_API_BIND": "[::]:8080", "YZMA_BIND_HOST": "127.0.0.7"},
+			addrs{"127.0.0.7:8080", "127.0.0.7", "127.0.0.7"}},
+		{"empty gossip bind address", `{"Peering": {"BindAddr": ""}}`, map[string]string{"YZMA_BIND_HOST": "127.0.0.8"},
+			addrs{"127.0.0.1:8080", "127.0.0.8", "127.0.0.8"}},
+		{"IPv6 bind host", "", map[string]string{"YZMA_API_BIND": ":8080", "YZMA_BIND_HOST": "::1"},
+			addrs{"[::1]:8080", "::1", "::1"}},
+		{"specific hosts are kept", "", map[string]string{"YZMA_API_BIND": "127.0.0.9:8080",
+			"YZMA_PEERING_BIND_ADDR": "127.0.0.9", "YZMA_BIND_HOST": "127.0.0.5"},
+			addrs{"127.0.0.9:8080", "127.0.0.9", ""}},
+		{"explicit advertise address is kept", "", map[string]string{"YZMA_PEERING_ADVERTISE_ADDRESS": "10.0.0.1",
+			"YZMA_BIND_HOST": "127.0.0.5"}, addrs{"127.0.0.1:8080", "127.0.0.5", "10.0.0.1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, "c.json", tt.file)
+			}
+			cfg, err := LoadWith(path, env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := (addrs{cfg.API.Bind, cfg.Peering.BindAddr, cfg.Peering.AdvertiseAddress}); got != tt.want {
+				t.Fatalf("API.Bind, Peering.BindAddr, Peering.AdvertiseAddress = %+v, want %+v", got, tt.want)
 			}
 		})
 	}

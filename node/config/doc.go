@@ -17,7 +17,7 @@
 //	    "Join": ["host:port"],
 //	    "SeedDNS": "", "DNSServer": "", "GossipKey": ""
 //	  },
-//	  "Server": {"DBPath": "yzma.db"}
+//	  "Server": {"DBPath": "yzma.db", "BindHost": ""}
 //	}
 //
 // Every field is optional. Unknown fields are an error, so a misspelt setting
@@ -39,6 +39,7 @@
 //	YZMA_DNS_SERVER                 Peering.DNSServer
 //	YZMA_GOSSIP_KEY                 Peering.GossipKey
 //	YZMA_DB_PATH                    Server.DBPath
+//	YZMA_BIND_HOST                  Server.BindHost
 //
 // Clustering: the node joins the members in Peering.Join and those the A/AAAA
 // records of Peering.SeedDNS name (on port Peering.BindPort, such as a
@@ -47,4 +48,11 @@
 // looked up with the system resolver, or with the DNS server at
 // Peering.DNSServer (host:port) when set. Peering.GossipKey, base64 of 16, 24
 // or 32 bytes, encrypts gossip; members with different keys cannot talk.
+//
+// Server.BindHost, when set, must be an IP: it replaces an unspecified host
+// ("", 0.0.0.0 or ::) in API.Bind and Peering.BindAddr, and becomes the
+// default Peering.AdvertiseAddress when it replaced the BindAddr. A pod spec
+// binds ":8080" in its own network namespace; run as processes sharing one
+// host, each pod gets its own loopback IP through YZMA_BIND_HOST and the same
+// configuration works unchanged.
 package config

@@ -24,6 +24,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		{"YZMA_DNS_SERVER", &c.Peering.DNSServer},
 		{"YZMA_GOSSIP_KEY", &c.Peering.GossipKey},
 		{"YZMA_DB_PATH", &c.Server.DBPath},
+		{"YZMA_BIND_HOST", &c.Server.BindHost},
 	}
 	for _, s := range strs {
 		if v, ok := lookup(s.name); ok {
