@@ -71,7 +71,7 @@ func TestLeaveOverHTTPKeepsEveryWrite(t *testing.T) {
 // two pods of one StatefulSet on one host: the same configuration, with
 // addresses that leave the host unspecified (":port", 0.0.0.0) and the same
 // ports, and each its own loopback IP in YZMA_BIND_HOST. Both start, bind
-// and advertise their own IP, and form one cluster.
+// and advertise their own IP, and form one cluster (with encrypted gossip).
 func TestBindHostSharesOneNetwork(t *testing.T) {
 	ips := []string{"127.0.0.61", "127.0.0.62"}
 	apiPort, gossipPort := freePortOn(t, ips...), freePortOn(t, ips...)
@@ -84,6 +84,7 @@ func TestBindHostSharesOneNetwork(t *testing.T) {
 			fmt.Sprint("YZMA_PEERING_BIND_PORT=", gossipPort),
 			fmt.Sprint("YZMA_PEERING_JOIN=", ips[0], ":", gossipPort), // pod-0 finds only itself
 			"YZMA_BIND_HOST=" + ips[i],
+			"YZMA_GOSSIP_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", // gossip is encrypted
 		}
 	}
 	var clients []*client.Client

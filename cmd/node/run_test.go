@@ -51,6 +51,8 @@ func TestRunUsageAndConfigErrors(t *testing.T) {
 		{"missing config file", []string{"-c", filepath.Join(dir, "none.json")}, nil, exitError, "bad configuration"},
 		{"bad env", nil, map[string]string{"YZMA_PEERING_BIND_PORT": "x"}, exitError, "YZMA_PEERING_BIND_PORT"},
 		{"bad -j peer", []string{"-j", "nohost"}, nil, exitError, "Peering.Join[0]"},
+		{"gossip key not base64", nil, map[string]string{"YZMA_GOSSIP_KEY": "not base64!"}, exitError, "Peering.GossipKey: not base64"},
+		{"gossip key wrong size", nil, map[string]string{"YZMA_GOSSIP_KEY": "c2hvcnQ="}, exitError, "Peering.GossipKey: decodes to 5 bytes"},
 		{"unusable data file", nil, map[string]string{"YZMA_DB_PATH": filepath.Join(dir, "no", "such", "dir.db"),
 			"YZMA_API_BIND": "127.0.0.1:0"}, exitError, "node failed"},
 	}

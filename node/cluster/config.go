@@ -31,6 +31,7 @@ type Config struct {
 	// system resolver. DNSResolver makes one that asks a given server.
 	Resolver *net.Resolver
 	// GossipKey encrypts gossip (16, 24 or 32 bytes); empty: no encryption.
+	// Members with different keys cannot talk to each other.
 	GossipKey []byte
 	// Memberlist returns the base memberlist configuration (profile); nil is
 	// memberlist.DefaultLANConfig.
@@ -52,6 +53,11 @@ type Config struct {
 func (c *Config) setDefaults() error {
 	if c.Name == "" {
 		return fmt.Errorf("cluster: member name is required")
+	}
+	switch len(c.GossipKey) {
+	case 0, 16, 24, 32:
+	default:
+		return fmt.Errorf("cluster: gossip key is %d bytes; want 16, 24 or 32", len(c.GossipKey))
 	}
 	if c.Memberlist == nil {
 		c.Memberlist = memberlist.DefaultLANConfig
