@@ -1,0 +1,282 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// YzmaClusterSpec is the desired state of a Yzma cluster.
+type YzmaClusterSpec struct {
+	// Replicas is the number of nodes. Lowering it makes each leaving node
+	// hand its data off (POST /cluster/leave) before its pod is removed,
+	// one node at a time, highest ordinal first.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Image of the Yzma node. Defaults to the operator's node image.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// ImagePullPolicy of the node container.
+	// +kubebuilder:default=IfNotPresent
+	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
+	// +optional
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// Resources of the node container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Storage of each node's data file.
+	// +kubebuilder:default={size: "1Gi"}
+	// +optional
+	Storage Storage `json:"storage,omitempty"`
+
+	// Persistence says what happens to the nodes' volumes.
+	// +kubebuilder:default={}
+	// +optional
+	Persistence Persistence `json:"persistence,omitempty"`
+
+	// Ports the nodes listen on.
+	// +kubebuilder:default={}
+	// +optional
+	Ports Ports `json:"ports,omitempty"`
+
+	// GossipKeySecret names a Secret key holding the gossip encryption key
+	// (base64 of 16, 24 or 32 bytes). Without it gossip is not encrypted.
+	// +optional
+	GossipKeySecret *corev1.SecretKeySelector `json:"gossipKeySecret,omitempty"`
+
+	// APITokenSecret names a Secret key holding the bearer token the HTTP
+	// API requires. Without it the API is open.
+	// +optional
+	APITokenSecret *corev1.SecretKeySelector `json:"apiTokenSecret,omitempty"`
+
+	// PodTemplate adds scheduling and metadata settings to the node pods.
+	// +optional
+	PodTemplate PodTemplate `json:"podTemplate,omitempty"`
+}
+
+// Storage describes each node's persistent volume.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.size) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="storage.size cannot shrink: a PersistentVolumeClaim cannot be made smaller"
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storage.storageClassName is immutable"
+type Storage struct {
+	// Size of each node's volume. It can grow but never shrink.
+	// +kubebuilder:default="1Gi"
+	// +optional
+	Size resource.Quantity `json:"size,omitempty"`
+
+	// StorageClassName of the volumes; the cluster's default class if unset.
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+}
+
+// PVCPolicy says whether PersistentVolumeClaims are kept or deleted.
+// +kubebuilder:validation:Enum=Retain;Delete
+type PVCPolicy string
+
+const (
+	// PVCRetain keeps the claims (and so the data).
+	PVCRetain PVCPolicy = "Retain"
+	// PVCDelete deletes the claims.
+	PVCDelete PVCPolicy = "Delete"
+)
+
+// Persistence holds the volume policies.
+type Persistence struct {
+	// ScaleDownPolicy applies to the volume of a node removed by a
+	// scale-down, once its data has been handed off and its pod is gone.
+	// +kubebuilder:default=Delete
+	// +optional
+	ScaleDownPolicy PVCPolicy `json:"scaleDownPolicy,omitempty"`
+
+	// DeletePolicy applies to every volume when the YzmaCluster is deleted.
+	// +kubebuilder:default=Retain
+	// +optional
+	DeletePolicy PVCPolicy `json:"deletePolicy,omitempty"`
+}
+
+// Ports are the nodes' listening ports.
+type Ports struct {
+	// HTTP is the port of the key/value and cluster API.
+	// +kubebuilder:default=8080
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	HTTP int32 `json:"http,omitempty"`
+
+	// Gossip is the memberlist port (TCP and UDP).
+	// +kubebuilder:default=7946
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Gossip int32 `json:"gossip,omitempty"`
+}
+
+// PodTemplate holds what users may add to the node pods.
+type PodTemplate struct {
+	// Labels added to the pods.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations added to the pods.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Affinity of the pods.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+	// Tolerations of the pods.
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// NodeSelector of the pods.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// TopologySpreadConstraints of the pods.
+	// +optional
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+	// PriorityClassName of the pods.
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+	// ServiceAccountName the pods run as.
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+}
+
+// Condition types of a YzmaCluster.
+const (
+	// ConditionAvailable is True while at least one node is ready to serve.
+	ConditionAvailable = "Available"
+	// ConditionProgressing is True while pods are being created, updated or
+	// removed.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded is True when the last reconcile or leave failed.
+	ConditionDegraded = "Degraded"
+	// ConditionScalingDown is True while a scale-down proceeds, and False
+	// with a reason when none runs or the current one is blocked.
+	ConditionScalingDown = "ScalingDown"
+)
+
+// ScaleDownPhase is the step a scale-down operation is at.
+type ScaleDownPhase string
+
+const (
+	// PhaseLeaving: POST /cluster/leave is being called on the pod.
+	PhaseLeaving ScaleDownPhase = "Leaving"
+	// PhaseConfirming: the leave answered; waiting until another member
+	// reports the node as left.
+	PhaseConfirming ScaleDownPhase = "Confirming"
+	// PhaseShrinking: the StatefulSet has been lowered by one; waiting for
+	// the pod to be gone.
+	PhaseShrinking ScaleDownPhase = "Shrinking"
+)
+
+// ScaleDown records the scale-down step in progress, so that a restarted
+// operator resumes it.
+type ScaleDown struct {
+	// Pod is the leaving pod.
+	Pod string `json:"pod"`
+	// Ordinal is the leaving pod's ordinal; the StatefulSet shrinks to it.
+	Ordinal int32 `json:"ordinal"`
+	// Phase is the current step.
+	Phase ScaleDownPhase `json:"phase"`
+	// Attempts counts the leave calls made.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// StartedAt is when this pod's scale-down began.
+	StartedAt metav1.Time `json:"startedAt"`
+	// PhaseSince is when the current phase began.
+	PhaseSince metav1.Time `json:"phaseSince"`
+	// LastAttemptAt is when the last leave call began.
+	// +optional
+	LastAttemptAt *metav1.Time `json:"lastAttemptAt,omitempty"`
+	// LastError is the last leave failure, if any.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+}
+
+// Member is one node as the cluster's membership reports it.
+type Member struct {
+	// Name is the member name (the pod name).
+	Name string `json:"name"`
+	// State is alive, suspect, left or dead.
+	State string `json:"state"`
+	// NodeID is the node's persistent identity.
+	// +optional
+	NodeID string `json:"nodeID,omitempty"`
+	// Address is the gossip address.
+	// +optional
+	Address string `json:"address,omitempty"`
+	// Lag is how many operations the reporting node holds that this member
+	// is not known to have; -1 when unknown.
+	// +optional
+	Lag int64 `json:"lag,omitempty"`
+}
+
+// YzmaClusterStatus is what the operator observed.
+type YzmaClusterStatus struct {
+	// Replicas is the number of node pods (the StatefulSet's).
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// ReadyReplicas is the number of ready node pods.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// Selector is the pods' label selector, for the scale subresource.
+	// +optional
+	Selector string `json:"selector,omitempty"`
+	// Members is the membership as a ready node reports it.
+	// +optional
+	Members []Member `json:"members,omitempty"`
+	// AliveMembers counts the members whose state is alive.
+	// +optional
+	AliveMembers int32 `json:"aliveMembers,omitempty"`
+	// ScaleDown is the scale-down step in progress, if any.
+	// +optional
+	ScaleDown *ScaleDown `json:"scaleDown,omitempty"`
+	// Phase summarises the conditions: Available, Progressing, ScalingDown,
+	// Degraded or Pending.
+	// +optional
+	Phase string `json:"phase,omitempty"`
+	// Conditions: Available, Progressing, Degraded, ScalingDown.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// ObservedGeneration is the generation of the last fully successful
+	// reconcile.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// YzmaCluster is a Yzma key/value store cluster.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=yzma
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
+// +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.aliveMembers`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type YzmaCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   YzmaClusterSpec   `json:"spec,omitempty"`
+	Status YzmaClusterStatus `json:"status,omitempty"`
+}
+
+// YzmaClusterList is a list of YzmaClusters.
+//
+// +kubebuilder:object:root=true
+type YzmaClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []YzmaCluster `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&YzmaCluster{}, &YzmaClusterList{})
+}

@@ -1,0 +1,121 @@
+// Command manager runs the Yzma operator: the YzmaCluster controller, with
+// leader election, health probes and Prometheus metrics.
+//
+// It runs in the cluster (config/manager) or on a laptop against a
+// kubeconfig; outside the cluster it reaches the node pods through the API
+// server's pod proxy.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+	"github.com/yzma/yzma/controllers"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	metricsAddr := fs.String("metrics-bind-address", ":8383", "`address` the Prometheus metrics endpoint binds to; 0 disables it")
+	probeAddr := fs.String("health-probe-bind-address", ":8081", "`address` the /healthz and /readyz probes bind to")
+	leaderElect := fs.Bool("leader-elect", false, "elect a leader, so that only one of several managers acts")
+	leaderNS := fs.String("leader-election-namespace", "", "`namespace` of the leader election lease (default: the manager's own, in cluster)")
+	nodeImage := fs.String("node-image", envOr("YZMA_NODE_IMAGE", controllers.DefaultImage), "node `image` when a YzmaCluster names none (env YZMA_NODE_IMAGE)")
+	clusterDomain := fs.String("cluster-domain", "cluster.local", "the cluster's DNS `domain`")
+	podAccess := fs.String("pod-access", "auto", "how to reach node pods: direct (pod IP, in cluster), proxy (API server pod proxy) or auto")
+	zapOpts := zap.Options{Development: false}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		log.Error(err, "no Kubernetes configuration (in-cluster or KUBECONFIG)")
+		return 1
+	}
+	access := controllers.PodAccess(*podAccess)
+	if access == "auto" {
+		access = controllers.PodAccessProxy
+		if _, inCluster := os.LookupEnv("KUBERNETES_SERVICE_HOST"); inCluster {
+			access = controllers.PodAccessDirect
+		}
+	}
+	nodes, err := controllers.NewHTTPNodeClient(access, cfg)
+	if err != nil {
+		log.Error(err, "node client")
+		return 2
+	}
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(yzmav1.AddToScheme(scheme))
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress:  *probeAddr,
+		LeaderElection:          *leaderElect,
+		LeaderElectionID:        "yzma-operator.db.yzma.io",
+		LeaderElectionNamespace: *leaderNS,
+		// A new leader must not act while the old one may still be
+		// calling leave: let it go as soon as it stops.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		log.Error(err, "create manager")
+		return 1
+	}
+	r := &controllers.Reconciler{
+		Client:        mgr.GetClient(),
+		Scheme:        mgr.GetScheme(),
+		Recorder:      mgr.GetEventRecorder("yzma-operator"),
+		Nodes:         nodes,
+		DefaultImage:  *nodeImage,
+		ClusterDomain: *clusterDomain,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		log.Error(err, "set up the YzmaCluster controller")
+		return 1
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		log.Error(err, "health check")
+		return 1
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		log.Error(err, "ready check")
+		return 1
+	}
+	log.Info("starting manager", "podAccess", access, "nodeImage", *nodeImage, "leaderElection", *leaderElect)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "manager stopped")
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "manager: stopped")
+	return 0
+}
+
+// envOr returns the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,77 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+)
+
+// ErrSecret means a Secret the spec references is missing or lacks the key.
+var ErrSecret = errors.New("referenced secret unusable")
+
+// annotationConfigHash on the pod template changes whenever the content of
+// the referenced Secrets does, which rolls the pods: the nodes read the
+// gossip key and API token only at start.
+const annotationConfigHash = "yzma.io/config-hash"
+
+// nodeSecrets are the Secret values the nodes use, read once per pass.
+type nodeSecrets struct {
+	GossipKey string
+	APIToken  string
+}
+
+// hash is the configuration hash of s.
+func (s nodeSecrets) hash() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "gossip=%q\ntoken=%q\n", s.GossipKey, s.APIToken)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// readSecrets reads the Secret values c references.
+func (r *Reconciler) readSecrets(ctx context.Context, c *yzmav1.YzmaCluster) (nodeSecrets, error) {
+	var s nodeSecrets
+	var err error
+	if s.GossipKey, err = r.secretValue(ctx, c.Namespace, c.Spec.GossipKeySecret); err != nil {
+		return s, err
+	}
+	if s.APIToken, err = r.secretValue(ctx, c.Namespace, c.Spec.APITokenSecret); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func (r *Reconciler) secretValue(ctx context.Context, ns string, ref *corev1.SecretKeySelector) (string, error) {
+	if ref == nil {
+		return "", nil
+	}
+	var sec corev1.Secret
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &sec); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("%w: secret %s/%s not found", ErrSecret, ns, ref.Name)
+		}
+		return "", fmt.Errorf("read secret %s/%s: %w", ns, ref.Name, err)
+	}
+	v, ok := sec.Data[ref.Key]
+	if !ok {
+		return "", fmt.Errorf("%w: secret %s/%s has no key %q", ErrSecret, ns, ref.Name, ref.Key)
+	}
+	return string(v), nil
+}
+
+// referencesSecret reports whether c uses the Secret named name.
+func referencesSecret(c *yzmav1.YzmaCluster, name string) bool {
+	for _, ref := range []*corev1.SecretKeySelector{c.Spec.GossipKeySecret, c.Spec.APITokenSecret} {
+		if ref != nil && ref.Name == name {
+			return true
+		}
+	}
+	return false
+}

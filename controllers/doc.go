@@ -1,0 +1,21 @@
+// Package controllers holds the YzmaCluster reconciler.
+//
+// Each reconcile pass runs the steps below in order, one file per step;
+// every child object comes from a pure builder function (tested without an
+// API server) and is applied with server-side apply:
+//
+//	config.go          the configuration hash of the referenced Secrets
+//	services.go        the headless Service (gossip seeds) and client Service
+//	poddisruption.go   the PodDisruptionBudget (maxUnavailable 1)
+//	scaledown.go       the scale-down state machine: leave before shrink
+//	statefulset.go     the StatefulSet of node pods
+//	members.go         the membership as a ready node reports it
+//	status.go          replicas, conditions, phase, observedGeneration
+//
+// Scale-down removes one pod at a time, highest ordinal first: it calls
+// POST /cluster/leave on the pod (asynchronously, see leaves.go), confirms
+// through another member that the node has left, and only then lowers the
+// StatefulSet by one. The step in progress is recorded in the status, so a
+// restarted operator resumes it. Pods are reached through the NodeClient
+// interface (nodeclient.go), directly or through the API server's pod proxy.
+package controllers

@@ -1,0 +1,207 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+)
+
+// nodeUID is the non-root user the node runs as (distroless "nonroot").
+const nodeUID = 65532
+
+// podSettings are the inputs of a node pod that come from the manager and
+// the referenced Secrets rather than from the spec.
+type podSettings struct {
+	DefaultImage  string // when the spec names none
+	ClusterDomain string // e.g. cluster.local
+	ConfigHash    string // of the referenced Secrets
+}
+
+// statefulSet builds the node StatefulSet with the given replica count
+// (the scale-down state machine decides it, not the spec alone).
+func statefulSet(c *yzmav1.YzmaCluster, replicas int32, s podSettings) *appsv1.StatefulSet {
+	meta := childMeta(c, stsName(c), "nodes")
+	return &appsv1.StatefulSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
+		ObjectMeta: meta,
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:    ptr.To(replicas),
+			ServiceName: headlessName(c),
+			Selector:    &metav1.LabelSelector{MatchLabels: selectorLabels(c)},
+			// One pod at a time: a new node finds the ready ones through
+			// the headless Service and catches up before the next starts.
+			PodManagementPolicy: appsv1.OrderedReadyPodManagement,
+			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
+			// The StatefulSet controller applies the volume policies, and
+			// only once a pod is gone: a scale-down reaches it only after
+			// the node handed its data off.
+			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+				WhenScaled:  retention(c.Spec.Persistence.ScaleDownPolicy, yzmav1.PVCDelete),
+				WhenDeleted: retention(c.Spec.Persistence.DeletePolicy, yzmav1.PVCRetain),
+			},
+			Template:             podTemplate(c, s),
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{volumeClaim(c)},
+		},
+	}
+}
+
+func retention(p, def yzmav1.PVCPolicy) appsv1.PersistentVolumeClaimRetentionPolicyType {
+	if p == "" {
+		p = def
+	}
+	if p == yzmav1.PVCDelete {
+		return appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	}
+	return appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+}
+
+func volumeClaim(c *yzmav1.YzmaCluster) corev1.PersistentVolumeClaim {
+	size := c.Spec.Storage.Size
+	if size.IsZero() {
+		size = resource.MustParse("1Gi")
+	}
+	return corev1.PersistentVolumeClaim{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: metav1.ObjectMeta{Name: dataVolume, Labels: selectorLabels(c)},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: c.Spec.Storage.StorageClassName,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
+		},
+	}
+}
+
+func podTemplate(c *yzmav1.YzmaCluster, s podSettings) corev1.PodTemplateSpec {
+	pt := c.Spec.PodTemplate
+	labels := maps.Clone(pt.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, commonLabels(c))
+	annotations := maps.Clone(pt.Annotations)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[annotationConfigHash] = s.ConfigHash
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations},
+		Spec: corev1.PodSpec{
+			Containers:                []corev1.Container{nodeContainer(c, s)},
+			Affinity:                  pt.Affinity,
+			Tolerations:               pt.Tolerations,
+			NodeSelector:              pt.NodeSelector,
+			TopologySpreadConstraints: pt.TopologySpreadConstraints,
+			PriorityClassName:         pt.PriorityClassName,
+			ServiceAccountName:        pt.ServiceAccountName,
+			// The node finishes requests in flight on SIGTERM; a leave
+			// has already happened before a scale-down deletes a pod.
+			TerminationGracePeriodSeconds: ptr.To[int64](30),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   ptr.To(true),
+				RunAsUser:      ptr.To[int64](nodeUID),
+				RunAsGroup:     ptr.To[int64](nodeUID),
+				FSGroup:        ptr.To[int64](nodeUID),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Volumes: []corev1.Volume{{
+				Name:         tmpVolume,
+				VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+			}},
+		},
+	}
+}
+
+func nodeContainer(c *yzmav1.YzmaCluster, s podSettings) corev1.Container {
+	image := c.Spec.Image
+	if image == "" {
+		image = s.DefaultImage
+	}
+	pull := c.Spec.ImagePullPolicy
+	if pull == "" {
+		pull = corev1.PullIfNotPresent
+	}
+	return corev1.Container{
+		Name:            "node",
+		Image:           image,
+		ImagePullPolicy: pull,
+		Command:         []string{nodeBinary},
+		Env:             nodeEnv(c, s),
+		Ports: []corev1.ContainerPort{
+			{Name: "http", ContainerPort: httpPort(c), Protocol: corev1.ProtocolTCP},
+			{Name: "gossip-tcp", ContainerPort: gossipPort(c), Protocol: corev1.ProtocolTCP},
+			{Name: "gossip-udp", ContainerPort: gossipPort(c), Protocol: corev1.ProtocolUDP},
+		},
+		Resources: c.Spec.Resources,
+		// Ready only once caught up after joining; /readyz says so.
+		ReadinessProbe: &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http")}},
+			PeriodSeconds:    2,
+			FailureThreshold: 3,
+		},
+		LivenessProbe: &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+			PeriodSeconds:    10,
+			TimeoutSeconds:   5,
+			FailureThreshold: 6,
+		},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: dataVolume, MountPath: dataDir},
+			{Name: tmpVolume, MountPath: "/tmp"},
+		},
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			RunAsNonRoot:             ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+	}
+}
+
+// nodeEnv configures the node through its YZMA_* variables (see package
+// node/config): the member name is the pod name, the seeds are the headless
+// Service's DNS records, and the data file lives on the claim.
+func nodeEnv(c *yzmav1.YzmaCluster, s podSettings) []corev1.EnvVar {
+	field := func(name, path string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+	}
+	env := []corev1.EnvVar{
+		field("POD_NAME", "metadata.name"),
+		field("POD_NAMESPACE", "metadata.namespace"),
+		field("POD_IP", "status.podIP"),
+		{Name: "YZMA_PEERING_NAME", Value: "$(POD_NAME)"},
+		{Name: "YZMA_PEERING_ADVERTISE_ADDRESS", Value: "$(POD_IP)"},
+		{Name: "YZMA_PEERING_BIND_PORT", Value: strconv.Itoa(int(gossipPort(c)))},
+		{Name: "YZMA_PEERING_SEED_DNS", Value: fmt.Sprintf("%s.$(POD_NAMESPACE).svc.%s", headlessName(c), s.ClusterDomain)},
+		{Name: "YZMA_API_BIND", Value: ":" + strconv.Itoa(int(httpPort(c)))},
+		{Name: "YZMA_DB_PATH", Value: dataDir + "/yzma.db"},
+	}
+	secret := func(name string, ref *corev1.SecretKeySelector) {
+		if ref != nil {
+			env = append(env, corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref.DeepCopy()}})
+		}
+	}
+	secret("YZMA_GOSSIP_KEY", c.Spec.GossipKeySecret)
+	secret("YZMA_AUTH_TOKEN", c.Spec.APITokenSecret)
+	return env
+}
+
+// reconcileStatefulSet applies the StatefulSet with the replica count the
+// scale-down step chose. The claim templates of an existing StatefulSet
+// are immutable, so they are kept as they are.
+func (r *Reconciler) reconcileStatefulSet(ctx context.Context, c *yzmav1.YzmaCluster, existing *appsv1.StatefulSet, replicas int32, secrets nodeSecrets) error {
+	sts := statefulSet(c, replicas, podSettings{DefaultImage: r.DefaultImage, ClusterDomain: r.ClusterDomain, ConfigHash: secrets.hash()})
+	if existing != nil {
+		sts.Spec.VolumeClaimTemplates = existing.Spec.VolumeClaimTemplates
+	}
+	return r.apply(ctx, c, sts)
+}

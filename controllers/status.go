@@ -1,0 +1,93 @@
+package controllers
+
+import (
+	"errors"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+)
+
+// Reasons of the Available, Progressing and Degraded conditions.
+const (
+	reasonNodesReady     = "NodesReady"
+	reasonNoNodeReady    = "NoNodeReady"
+	reasonRollingOut     = "RollingOut"
+	reasonScalingUp      = "ScalingUp"
+	reasonStable         = "Stable"
+	reasonAsExpected     = "AsExpected"
+	reasonSecretProblem  = "SecretUnusable"
+	reasonReconcileError = "ReconcileError"
+)
+
+// setStatus fills the observed part of c's status from the StatefulSet
+// (nil before it exists) and the pass's error. observedGeneration moves only
+// after a pass without error and without a failed leave.
+func setStatus(c *yzmav1.YzmaCluster, sts *appsv1.StatefulSet, passErr error) {
+	st := &c.Status
+	st.Selector = selectorString(c)
+	desired := replicas(c)
+	if sts != nil {
+		st.Replicas = sts.Status.Replicas
+		st.ReadyReplicas = sts.Status.ReadyReplicas
+	}
+	cond := func(typ string, ok bool, reason, format string, args ...any) {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: typ, Status: s, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: c.Generation,
+		})
+	}
+
+	if st.ReadyReplicas > 0 {
+		cond(yzmav1.ConditionAvailable, true, reasonNodesReady, "%d of %d nodes ready", st.ReadyReplicas, desired)
+	} else {
+		cond(yzmav1.ConditionAvailable, false, reasonNoNodeReady, "no node is ready")
+	}
+
+	switch {
+	case st.ScaleDown != nil:
+		cond(yzmav1.ConditionProgressing, true, reasonShrinking, "scaling down: pod %s is %s", st.ScaleDown.Pod, st.ScaleDown.Phase)
+	case sts == nil || sts.Status.ObservedGeneration < sts.Generation || sts.Status.UpdatedReplicas < st.Replicas ||
+		sts.Status.UpdateRevision != sts.Status.CurrentRevision:
+		cond(yzmav1.ConditionProgressing, true, reasonRollingOut, "rolling out the node pods")
+	case st.Replicas < desired || st.ReadyReplicas < desired:
+		cond(yzmav1.ConditionProgressing, true, reasonScalingUp, "%d of %d nodes ready", st.ReadyReplicas, desired)
+	default:
+		cond(yzmav1.ConditionProgressing, false, reasonStable, "all %d nodes ready and up to date", desired)
+	}
+
+	switch {
+	case passErr == nil && (st.ScaleDown == nil || st.ScaleDown.LastError == ""):
+		cond(yzmav1.ConditionDegraded, false, reasonAsExpected, "reconciled")
+		st.ObservedGeneration = c.Generation
+	case passErr == nil:
+		cond(yzmav1.ConditionDegraded, true, reasonLeaveFailed, "leave of pod %s failed: %s", st.ScaleDown.Pod, st.ScaleDown.LastError)
+	case errors.Is(passErr, ErrSecret):
+		cond(yzmav1.ConditionDegraded, true, reasonSecretProblem, "%v", passErr)
+	default:
+		cond(yzmav1.ConditionDegraded, true, reasonReconcileError, "%v", passErr)
+	}
+	st.Phase = phase(st)
+}
+
+// phase summarises the conditions for the Status printer column.
+func phase(st *yzmav1.YzmaClusterStatus) string {
+	switch {
+	case meta.IsStatusConditionTrue(st.Conditions, yzmav1.ConditionDegraded):
+		return yzmav1.ConditionDegraded
+	case st.ScaleDown != nil:
+		return yzmav1.ConditionScalingDown
+	case meta.IsStatusConditionTrue(st.Conditions, yzmav1.ConditionProgressing):
+		return yzmav1.ConditionProgressing
+	case meta.IsStatusConditionTrue(st.Conditions, yzmav1.ConditionAvailable):
+		return yzmav1.ConditionAvailable
+	default:
+		return "Pending"
+	}
+}

@@ -1,0 +1,224 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+)
+
+// resyncInterval refreshes the membership in the status while nothing
+// else happens.
+const resyncInterval = 30 * time.Second
+
+// Reconciler reconciles YzmaClusters.
+type Reconciler struct {
+	client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	// Nodes reaches the node pods.
+	Nodes NodeClient
+	// DefaultImage is the node image when a spec names none.
+	DefaultImage string
+	// ClusterDomain is the cluster's DNS domain (cluster.local).
+	ClusterDomain string
+	// APIReader reads Secrets straight from the API server, so that their
+	// contents are never cached (the manager's GetAPIReader).
+	APIReader client.Reader
+
+	leaves *leaves
+	now    func() time.Time
+}
+
+// +kubebuilder:rbac:groups=db.yzma.io,resources=yzmaclusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups=db.yzma.io,resources=yzmaclusters/status,verbs=get;update
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=pods/proxy,verbs=get;create
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one YzmaCluster's children to its spec, one step per
+// file (see the package documentation), and records the status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var c yzmav1.YzmaCluster
+	if err := r.Get(ctx, req.NamespacedName, &c); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !c.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // children go by garbage collection
+	}
+	p := &pass{c: &c}
+	err := r.reconcile(ctx, p)
+	if err != nil {
+		r.event(&c, corev1.EventTypeWarning, reasonReconcileError, "Reconcile", "%v", err)
+	}
+	setStatus(&c, p.sts, err)
+	if uerr := r.Status().Update(ctx, &c); uerr != nil {
+		if apierrors.IsConflict(uerr) {
+			return ctrl.Result{Requeue: true}, nil
+		}
+		return ctrl.Result{}, errors.Join(err, fmt.Errorf("update status: %w", uerr))
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	p.wantRequeue(resyncInterval)
+	return ctrl.Result{RequeueAfter: p.requeue}, nil
+}
+
+// reconcile runs the steps of one pass.
+func (r *Reconciler) reconcile(ctx context.Context, p *pass) error {
+	c := p.c
+	var err error
+	if p.secrets, err = r.readSecrets(ctx, c); err != nil {
+		return err
+	}
+	if err := r.reconcileServices(ctx, c); err != nil {
+		return err
+	}
+	if err := r.reconcilePodDisruptionBudget(ctx, c); err != nil {
+		return err
+	}
+	if err := r.observe(ctx, p); err != nil {
+		return err
+	}
+	n, err := r.scaleDown(ctx, p)
+	if err != nil {
+		return err
+	}
+	if err := r.reconcileStatefulSet(ctx, c, p.sts, n, p.secrets); err != nil {
+		return err
+	}
+	if err := r.observe(ctx, p); err != nil {
+		return err
+	}
+	r.refreshMembers(ctx, p)
+	return nil
+}
+
+// observe reads the StatefulSet and its pods.
+func (r *Reconciler) observe(ctx context.Context, p *pass) error {
+	var sts appsv1.StatefulSet
+	switch err := r.Get(ctx, types.NamespacedName{Namespace: p.c.Namespace, Name: stsName(p.c)}, &sts); {
+	case apierrors.IsNotFound(err):
+		p.sts = nil
+	case err != nil:
+		return fmt.Errorf("read statefulset: %w", err)
+	default:
+		p.sts = &sts
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(p.c.Namespace), client.MatchingLabels(selectorLabels(p.c))); err != nil {
+		return fmt.Errorf("list pods: %w", err)
+	}
+	p.pods = map[string]*corev1.Pod{}
+	for i := range pods.Items {
+		if _, ok := podOrdinal(p.c, pods.Items[i].Name); ok {
+			p.pods[pods.Items[i].Name] = &pods.Items[i]
+		}
+	}
+	return nil
+}
+
+// apply server-side-applies obj as a controlled child of c.
+func (r *Reconciler) apply(ctx context.Context, c *yzmav1.YzmaCluster, obj client.Object) error {
+	if err := controllerutil.SetControllerReference(c, obj, r.Scheme); err != nil {
+		return fmt.Errorf("owner reference on %s: %w", obj.GetName(), err)
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return fmt.Errorf("convert %s: %w", obj.GetName(), err)
+	}
+	delete(u, "status")
+	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+	kind := obj.GetObjectKind().GroupVersionKind().Kind
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}),
+		client.FieldOwner(managerName), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply %s %s: %w", kind, obj.GetName(), err)
+	}
+	return nil
+}
+
+// event records an event on c.
+func (r *Reconciler) event(c *yzmav1.YzmaCluster, typ, reason, action, format string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(c, nil, typ, reason, action, format, args...)
+	}
+}
+
+// SetupWithManager registers the reconciler: it watches YzmaClusters, their
+// children, their pods, the Secrets they reference, and finished leave calls.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.leaves == nil {
+		r.leaves = newLeaves()
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.DefaultImage == "" {
+		r.DefaultImage = DefaultImage
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.ClusterDomain == "" {
+		r.ClusterDomain = "cluster.local"
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&yzmav1.YzmaCluster{}).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&corev1.Service{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
+		// Metadata only: Secret contents are read on demand, not cached.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToClusters), builder.OnlyMetadata).
+		WatchesRawSource(source.Channel(r.leaves.wake, &handler.EnqueueRequestForObject{})).
+		Complete(r)
+}
+
+// podToCluster maps a node pod to its YzmaCluster by the instance label.
+func podToCluster(_ context.Context, obj client.Object) []reconcile.Request {
+	l := obj.GetLabels()
+	if l[labelName] != appName || l[labelInstance] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: l[labelInstance]}}}
+}
+
+// secretToClusters maps a Secret to the YzmaClusters that reference it.
+func (r *Reconciler) secretToClusters(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list yzmav1.YzmaClusterList
+	if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+		log.FromContext(ctx).Error(err, "list YzmaClusters for a Secret change")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if referencesSecret(&list.Items[i], obj.GetName()) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
+}
