@@ -86,7 +86,8 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 	mc.SecretKey = cfg.GossipKey
 	mc.Delegate = (*delegate)(c)
 	mc.Events = (*events)(c)
-	mc.Logger = log.New(slogWriter{c.log}, "", 0)
+	mc.Ping = (*pings)(c)
+	mc.Logger = log.New(memberlistLog{c}, "", 0)
 	mc.LogOutput = nil
 	if mc.DeadNodeReclaimTime == 0 {
 		mc.DeadNodeReclaimTime = 10 * time.Second // a restarted pod keeps its name
@@ -359,16 +360,6 @@ func opsBytes(ops []crdt.Op) int {
 	}
 	return n
 }
-
-// slogWriter turns memberlist's log lines into debug records.
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(b []byte) (int, error) {
-	w.l.Debug("memberlist", "msg", string(b))
-	return len(b), nil
-}
-
-var _ io.Writer = slogWriter{}
 
 func decodeMeta(b []byte) (meta, error) {
 	var m meta

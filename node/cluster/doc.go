@@ -24,6 +24,11 @@
 // joined, so pods that started together, each seeing only itself in DNS, end
 // up one cluster.
 //
+// Members reports each member as this node sees it: alive; suspect, from
+// when this node's gossip probe of it failed until it answers one again
+// (memberlist reports its suspicion only in its log, which the cluster
+// reads); left, when it handed its data off before going; or dead.
+//
 // Leave refuses new writes, pushes every operation this node holds (from any
 // origin) to every other live member until their version vectors prove they
 // hold it, then leaves gossip. Pruning drops the log entries every current

@@ -1,6 +1,10 @@
 package cluster
 
 import (
+	"io"
+	"strings"
+	"time"
+
 	"github.com/fxamacker/cbor/v2"
 	"github.com/hashicorp/memberlist"
 )
@@ -70,4 +74,79 @@ func (c *Cluster) upsert(n *memberlist.Node, gone bool) {
 		return
 	}
 	delete(c.gone, n.Name)
+}
+
+// Suspicion. memberlist (v0.7) tells no delegate that it suspects a member,
+// and the State of the nodes its Members returns is never updated (its own
+// state field shadows it: it always reads alive). What it does do is log a
+// line when this node's own probe of a member failed and it marks the member
+// suspect; memberlistLog reads that line (TestStoppedMemberIsSuspectThenDead
+// notices if an upgrade changes it). A suspect member is alive again once it
+// acknowledges one of this node's probes (pings) or memberlist reports it
+// joined or updated (events); memberlist itself clears suspicion when the
+// member refutes it, which the member does as soon as it hears of it. A
+// suspicion this node only heard of from another member shows once its own
+// probe fails too, within a probe round.
+
+// The parts of memberlist's log line for a member its probe suspects.
+const (
+	suspectPrefix = "memberlist: Suspect "
+	suspectSuffix = " has failed, no acks received"
+)
+
+// suspectedIn returns the member a memberlist log line says is suspect.
+func suspectedIn(line string) (string, bool) {
+	_, rest, ok := strings.Cut(line, suspectPrefix)
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, suspectSuffix)
+	return name, ok && name != ""
+}
+
+// memberlistLog turns memberlist's log lines into debug records and marks
+// the members they report suspect.
+type memberlistLog struct{ c *Cluster }
+
+func (w memberlistLog) Write(b []byte) (int, error) {
+	line := strings.TrimSpace(string(b))
+	w.c.log.Debug("memberlist", "msg", line)
+	if name, ok := suspectedIn(line); ok {
+		w.c.setSuspect(name, true)
+	}
+	return len(b), nil
+}
+
+var _ io.Writer = memberlistLog{}
+
+// pings sees this node's probes answered.
+type pings Cluster
+
+func (p *pings) AckPayload() []byte { return nil }
+
+func (p *pings) NotifyPingComplete(n *memberlist.Node, _ time.Duration, _ []byte) {
+	(*Cluster)(p).setSuspect(n.Name, false)
+}
+
+// setSuspect moves a live peer between alive and suspect.
+func (c *Cluster) setSuspect(name string, suspect bool) {
+	c.mu.Lock()
+	p := c.peers[name]
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	from, to := memberlist.StateSuspect, memberlist.StateAlive
+	if suspect {
+		from, to = to, from
+	}
+	p.mu.Lock()
+	changed := p.state == from
+	if changed {
+		p.state = to
+	}
+	p.mu.Unlock()
+	if changed {
+		c.log.Info("member state changed", "peer", name, "state", stateName(to))
+	}
 }
