@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -45,8 +46,9 @@ type Reconciler struct {
 	// contents are never cached (the manager's GetAPIReader).
 	APIReader client.Reader
 
-	leaves *leaves
-	now    func() time.Time
+	leaves             *leaves
+	now                func() time.Time
+	skipNameValidation bool // tests run several managers in one process
 }
 
 // +kubebuilder:rbac:groups=db.yzma.io,resources=yzmaclusters,verbs=get;list;watch
@@ -188,6 +190,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&yzmav1.YzmaCluster{}).
+		WithOptions(controller.Options{SkipNameValidation: &r.skipNameValidation}).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).

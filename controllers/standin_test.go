@@ -1,0 +1,81 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/yzma/yzma/node/api"
+)
+
+// standIn is a NodeClient for tests: it records every call and, when
+// inner is set, forwards to it (the real client, to real nodes); else it
+// answers itself. failLeave makes leave calls fail.
+type standIn struct {
+	inner NodeClient
+
+	mu        sync.Mutex
+	failLeave error
+	calls     []string        // "leave <pod>" / "members <pod>"
+	left      map[string]bool // without inner: pods whose leave succeeded
+}
+
+func (s *standIn) record(call string) {
+	s.mu.Lock()
+	s.calls = append(s.calls, call)
+	s.mu.Unlock()
+}
+
+// leaves returns the pods leave was called on, in order.
+func (s *standIn) leaves() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, c := range s.calls {
+		if pod, ok := strings.CutPrefix(c, "leave "); ok {
+			out = append(out, pod)
+		}
+	}
+	return out
+}
+
+func (s *standIn) setFailLeave(err error) {
+	s.mu.Lock()
+	s.failLeave = err
+	s.mu.Unlock()
+}
+
+func (s *standIn) Leave(ctx context.Context, t Target) (api.LeaveResult, error) {
+	s.record("leave " + t.Pod)
+	s.mu.Lock()
+	fail := s.failLeave
+	s.mu.Unlock()
+	if fail != nil {
+		return api.LeaveResult{}, fail
+	}
+	if s.inner != nil {
+		return s.inner.Leave(ctx, t)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.left == nil {
+		s.left = map[string]bool{}
+	}
+	s.left[t.Pod] = true
+	return api.LeaveResult{}, nil
+}
+
+func (s *standIn) Members(ctx context.Context, t Target) ([]api.Member, error) {
+	s.record("members " + t.Pod)
+	if s.inner != nil {
+		return s.inner.Members(ctx, t)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []api.Member
+	for pod := range s.left {
+		out = append(out, api.Member{Name: pod, State: "left"})
+	}
+	return out, nil
+}
+

@@ -1,0 +1,200 @@
+package controllers
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+)
+
+// applySample creates config/samples' YzmaCluster in ns.
+func applySample(t *testing.T, ns string) *yzmav1.YzmaCluster {
+	t.Helper()
+	raw, err := os.ReadFile("../config/samples/db_v1alpha1_yzmacluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c yzmav1.YzmaCluster
+	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+		t.Fatalf("sample: %v", err)
+	}
+	c.Namespace = ns
+	if err := k8s.Create(context.Background(), &c); err != nil {
+		t.Fatalf("create sample: %v", err)
+	}
+	return &c
+}
+
+func TestSampleCreatesChildren(t *testing.T) {
+	ns := newNamespace(t)
+	startManager(t, &standIn{})
+	c := applySample(t, ns)
+	ctx := context.Background()
+	key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+
+	var sts appsv1.StatefulSet
+	waitFor(t, "the StatefulSet", 20*time.Second, func() bool { return k8s.Get(ctx, key(c.Name), &sts) == nil })
+	var headless, svc corev1.Service
+	var pdb policyv1.PodDisruptionBudget
+	for _, g := range []struct {
+		name string
+		obj  client.Object
+	}{{c.Name + "-peers", &headless}, {c.Name, &svc}, {c.Name, &pdb}} {
+		waitFor(t, g.name, 10*time.Second, func() bool { return k8s.Get(ctx, key(g.name), g.obj) == nil })
+	}
+	cluster := getCluster(t, ns, c.Name)
+	for _, obj := range []client.Object{&sts, &headless, &svc, &pdb} {
+		refs := obj.GetOwnerReferences()
+		if len(refs) != 1 || refs[0].UID != cluster.UID || !ptr.Deref(refs[0].Controller, false) {
+			t.Errorf("%T %s: owner references %+v, want the YzmaCluster as controller", obj, obj.GetName(), refs)
+		}
+	}
+	if *sts.Spec.Replicas != 3 || sts.Spec.ServiceName != c.Name+"-peers" {
+		t.Errorf("statefulset replicas %d service %q", *sts.Spec.Replicas, sts.Spec.ServiceName)
+	}
+	if got := sts.Spec.PersistentVolumeClaimRetentionPolicy; got.WhenScaled != appsv1.DeletePersistentVolumeClaimRetentionPolicyType ||
+		got.WhenDeleted != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
+		t.Errorf("claim retention %+v, want Delete when scaled, Retain when deleted", got)
+	}
+	if !headless.Spec.PublishNotReadyAddresses || headless.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("headless service: %+v", headless.Spec)
+	}
+	if pdb.Spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("pdb maxUnavailable %v", pdb.Spec.MaxUnavailable)
+	}
+
+	// Status follows the StatefulSet; observedGeneration after a good pass.
+	waitFor(t, "observedGeneration", 10*time.Second, func() bool {
+		cl := getCluster(t, ns, c.Name)
+		return cl.Status.ObservedGeneration == cl.Generation && cl.Status.Selector != ""
+	})
+	cl := getCluster(t, ns, c.Name)
+	if !meta.IsStatusConditionFalse(cl.Status.Conditions, yzmav1.ConditionAvailable) || cl.Status.Phase != yzmav1.ConditionProgressing {
+		t.Errorf("before any pod is ready: phase %q conditions %+v", cl.Status.Phase, cl.Status.Conditions)
+	}
+	sts.Status = appsv1.StatefulSetStatus{
+		ObservedGeneration: sts.Generation, Replicas: 3, ReadyReplicas: 3, CurrentReplicas: 3, UpdatedReplicas: 3,
+		AvailableReplicas: 3, CurrentRevision: "r1", UpdateRevision: "r1",
+	}
+	if err := k8s.Status().Update(ctx, &sts); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Available and stable", 10*time.Second, func() bool {
+		cl := getCluster(t, ns, c.Name)
+		return meta.IsStatusConditionTrue(cl.Status.Conditions, yzmav1.ConditionAvailable) &&
+			meta.IsStatusConditionFalse(cl.Status.Conditions, yzmav1.ConditionProgressing) &&
+			cl.Status.ReadyReplicas == 3 && cl.Status.Phase == yzmav1.ConditionAvailable
+	})
+}
+
+func TestMissingSecretIsDegradedWithoutObservedGeneration(t *testing.T) {
+	ns := newNamespace(t)
+	startManager(t, &standIn{})
+	c := newCluster(t, ns, "sec", 1, func(c *yzmav1.YzmaCluster) {
+		c.Spec.APITokenSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "token"}, Key: "token"}
+	})
+	waitFor(t, "Degraded", 10*time.Second, func() bool {
+		cl := getCluster(t, ns, c.Name)
+		cond := meta.FindStatusCondition(cl.Status.Conditions, yzmav1.ConditionDegraded)
+		return cond != nil && cond.Status == metav1.ConditionTrue && cond.Reason == reasonSecretProblem
+	})
+	if cl := getCluster(t, ns, c.Name); cl.Status.ObservedGeneration != 0 {
+		t.Errorf("observedGeneration %d after a failed pass", cl.Status.ObservedGeneration)
+	}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "token"}, Data: map[string][]byte{"token": []byte("s3cret")}}
+	if err := k8s.Create(context.Background(), sec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "recovery once the Secret exists", 10*time.Second, func() bool {
+		cl := getCluster(t, ns, c.Name)
+		return cl.Status.ObservedGeneration == cl.Generation && meta.IsStatusConditionFalse(cl.Status.Conditions, yzmav1.ConditionDegraded)
+	})
+}
+
+func TestCRDValidation(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	bad := &yzmav1.YzmaCluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "zero"},
+		Spec:       yzmav1.YzmaClusterSpec{Replicas: ptr.To[int32](0)},
+	}
+	if err := k8s.Create(ctx, bad); err == nil || !strings.Contains(err.Error(), "spec.replicas") ||
+		!strings.Contains(err.Error(), "greater than or equal to 1") {
+		t.Errorf("replicas 0: got %v, want a rejection naming spec.replicas", err)
+	}
+
+	c := newCluster(t, ns, "grow", 3, func(c *yzmav1.YzmaCluster) { c.Spec.Storage.Size = resource.MustParse("2Gi") })
+	if c.Spec.Storage.Size.String() != "2Gi" || c.Spec.Ports.HTTP != 8080 || c.Spec.Persistence.DeletePolicy != yzmav1.PVCRetain {
+		t.Errorf("defaults not applied: %+v", c.Spec)
+	}
+	for _, tc := range []struct {
+		size    string
+		wantErr string
+	}{
+		{"1Gi", "storage.size cannot shrink"},
+		{"1500Mi", "storage.size cannot shrink"},
+		{"2048Mi", ""},
+		{"3Gi", ""},
+	} {
+		cl := getCluster(t, ns, c.Name)
+		cl.Spec.Storage.Size = resource.MustParse(tc.size)
+		err := k8s.Update(ctx, cl)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("size %s: %v", tc.size, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("size %s: got %v, want %q", tc.size, err, tc.wantErr)
+		}
+	}
+	cl := getCluster(t, ns, c.Name)
+	cl.Spec.Storage.StorageClassName = ptr.To("fast")
+	if err := k8s.Update(ctx, cl); err == nil || !strings.Contains(err.Error(), "storageClassName is immutable") {
+		t.Errorf("storage class change: got %v", err)
+	}
+}
+
+func TestScaleSubresource(t *testing.T) {
+	ns := newNamespace(t)
+	startManager(t, &standIn{})
+	c := newCluster(t, ns, "scaled", 3)
+	ctx := context.Background()
+	waitFor(t, "status selector", 10*time.Second, func() bool { return getCluster(t, ns, c.Name).Status.Selector != "" })
+
+	var scale autoscalingv1.Scale
+	if err := k8s.SubResource("scale").Get(ctx, c, &scale); err != nil {
+		t.Fatalf("get scale: %v", err)
+	}
+	if scale.Spec.Replicas != 3 || scale.Status.Selector != selectorString(c) {
+		t.Errorf("scale %+v", scale)
+	}
+	// kubectl scale --replicas=4 does this.
+	scale.Spec.Replicas = 4
+	if err := k8s.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(&scale)); err != nil {
+		t.Fatalf("update scale: %v", err)
+	}
+	if got := *getCluster(t, ns, c.Name).Spec.Replicas; got != 4 {
+		t.Errorf("spec.replicas %d after scaling to 4", got)
+	}
+	var sts appsv1.StatefulSet
+	waitFor(t, "the StatefulSet at 4", 10*time.Second, func() bool {
+		return k8s.Get(ctx, client.ObjectKeyFromObject(c), &sts) == nil && *sts.Spec.Replicas == 4
+	})
+	scale.Spec.Replicas = 0
+	if err := k8s.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(&scale)); err == nil {
+		t.Errorf("scale to 0 accepted")
+	}
+}
