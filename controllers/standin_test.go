@@ -78,4 +78,3 @@ func (s *standIn) Members(ctx context.Context, t Target) ([]api.Member, error) {
 	}
 	return out, nil
 }
-

@@ -35,7 +35,7 @@ var (
 	testCfg    *rest.Config
 	testScheme = runtime.NewScheme()
 	k8s        client.Client
-	nodeBin string // cmd/node, built once
+	nodeBin    string // cmd/node, built once
 )
 
 func TestMain(m *testing.M) {
