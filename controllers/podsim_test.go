@@ -141,9 +141,10 @@ func (s *podSim) step(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Remove held pods and the highest extra one.
+	// Finish deletions (as a kubelet would), remove held pods and the
+	// highest extra one.
 	for _, pod := range have {
-		if s.held[pod.Name] {
+		if s.held[pod.Name] || pod.DeletionTimestamp != nil {
 			return s.deletePod(ctx, pod)
 		}
 	}
@@ -178,6 +179,11 @@ func (s *podSim) createPod(ctx context.Context, sts *appsv1.StatefulSet, o int32
 		Spec:       *sts.Spec.Template.Spec.DeepCopy(),
 	}
 	pod.Spec.Hostname, pod.Spec.Subdomain = name, sts.Spec.ServiceName
+	for _, claim := range sts.Spec.VolumeClaimTemplates { // as the StatefulSet controller does
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: claim.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name + "-" + name},
+		}})
+	}
 	if err := k8s.Create(ctx, pod); err != nil {
 		return fmt.Errorf("create %s: %w", name, err)
 	}

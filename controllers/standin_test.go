@@ -16,6 +16,7 @@ type standIn struct {
 
 	mu        sync.Mutex
 	failLeave error
+	stillIn   bool // without inner: members list left pods as alive
 	calls     []string        // "leave <pod>" / "members <pod>"
 	left      map[string]bool // without inner: pods whose leave succeeded
 }
@@ -45,8 +46,26 @@ func (s *standIn) setFailLeave(err error) {
 	s.mu.Unlock()
 }
 
-func (s *standIn) Leave(ctx context.Context, t Target) (api.LeaveResult, error) {
+func (s *standIn) setStillIn(v bool) {
+	s.mu.Lock()
+	s.stillIn = v
+	s.mu.Unlock()
+}
+
+// trail returns every recorded call and event, in order.
+func (s *standIn) trail() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.calls...)
+}
+
+func (s *standIn) Leave(ctx context.Context, t Target) (_ api.LeaveResult, err error) {
 	s.record("leave " + t.Pod)
+	defer func() {
+		if err == nil {
+			s.record("left " + t.Pod)
+		}
+	}()
 	s.mu.Lock()
 	fail := s.failLeave
 	s.mu.Unlock()
@@ -54,7 +73,8 @@ func (s *standIn) Leave(ctx context.Context, t Target) (api.LeaveResult, error) 
 		return api.LeaveResult{}, fail
 	}
 	if s.inner != nil {
-		return s.inner.Leave(ctx, t)
+		res, err := s.inner.Leave(ctx, t)
+		return res, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -74,7 +94,11 @@ func (s *standIn) Members(ctx context.Context, t Target) ([]api.Member, error) {
 	defer s.mu.Unlock()
 	var out []api.Member
 	for pod := range s.left {
-		out = append(out, api.Member{Name: pod, State: "left"})
+		state := "left"
+		if s.stillIn {
+			state = "alive"
+		}
+		out = append(out, api.Member{Name: pod, State: state})
 	}
 	return out, nil
 }
