@@ -1,0 +1,540 @@
+package localcluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+)
+
+// Options configure a local cluster. The zero value works from a checkout
+// whose bin/k8s holds the control-plane binaries.
+type Options struct {
+	// Dir holds everything the cluster writes (see Cluster.Dir). Start
+	// wipes the cluster's state found there. Empty: a temporary directory
+	// that Stop removes.
+	Dir string
+	// BinDir holds etcd, kube-apiserver and kube-controller-manager (and
+	// kubectl). Empty: $KUBEBUILDER_ASSETS, else bin/k8s in the module
+	// root.
+	BinDir string
+	// NodeBinary is the Yzma node binary, run for images whose repository
+	// is or ends in "yzma". Empty: bin/node in the module root (see
+	// BuildNode).
+	NodeBinary string
+	// ImageMap maps further images (repository, or full reference) to
+	// binaries, or to RunCommand; see the package documentation.
+	ImageMap map[string]string
+	// NodeName is the one Node's name; default "localcluster".
+	NodeName string
+	// ClusterDomain defaults to "cluster.local".
+	ClusterDomain string
+	// Controllers are kube-controller-manager's --controllers; default
+	// DefaultControllers.
+	Controllers []string
+	// FirstPodIP is the first loopback address given to a Pod; default
+	// 127.0.1.1.
+	FirstPodIP string
+	// DNSAddr is where the DNS server listens; default 127.0.0.1 on a free
+	// port.
+	DNSAddr string
+	// PodEnv is added to every container's environment (the container's
+	// own variables win).
+	PodEnv map[string]string
+	// PodKubeconfig sets KUBECONFIG in every container to the admin
+	// kubeconfig, for programs (an operator's manager) that would use the
+	// in-cluster configuration, which the process kubelet cannot provide.
+	PodKubeconfig bool
+	// StopGrace bounds how long Stop lets each Pod's processes stop after
+	// SIGTERM; default 10s.
+	StopGrace time.Duration
+	// StartTimeout bounds each control-plane process's start; default 2m.
+	StartTimeout time.Duration
+	// Logger receives the cluster's own log (not the processes' output,
+	// which goes to files); nil discards it.
+	Logger *slog.Logger
+	// Setup, if set, runs at the end of Start with the running cluster
+	// (install CRDs, apply manifests, start an operator); its error fails
+	// Start.
+	Setup func(ctx context.Context, c *Cluster) error
+}
+
+// Cluster is a running local cluster.
+type Cluster struct {
+	opts       Options
+	dir        string
+	tempDir    bool
+	log        *slog.Logger
+	cp         *envtest.ControlPlane
+	cfg        *rest.Config
+	kubeconfig string
+	kcm        *supervised
+	kubelet    *kubelet
+	dns        *dnsServer
+	logs       *logServer
+	client     client.Client
+	mgrCancel  context.CancelFunc
+	mgrDone    chan error
+	closers    []func() error
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start starts a cluster and returns once the API server answers, the
+// controllers run and the Node is Ready. ctx bounds the start only; the
+// cluster runs until Stop.
+func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+	began := time.Now()
+	c = &Cluster{log: opts.Logger}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if err := c.setDefaults(opts); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Stop()
+		}
+	}()
+	if err := c.startControlPlane(ctx); err != nil {
+		return c, err
+	}
+	if err := c.startNode(ctx); err != nil {
+		return c, err
+	}
+	if err := c.waitControllers(ctx, c.client); err != nil {
+		return c, fmt.Errorf("kube-controller-manager did not come up (log %s): %w", c.kcm.logPath, err)
+	}
+	c.log.Info("cluster up", "took", time.Since(began).Round(time.Millisecond), "kubeconfig", c.kubeconfig,
+		"dns", c.dns.addr, "dir", c.dir)
+	if c.opts.Setup != nil {
+		if err := c.opts.Setup(ctx, c); err != nil {
+			return c, fmt.Errorf("setup: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func (c *Cluster) setDefaults(opts Options) error {
+	c.opts = opts
+	o := &c.opts
+	needRoot := o.BinDir == "" && os.Getenv("KUBEBUILDER_ASSETS") == "" || o.NodeBinary == ""
+	root := ""
+	if needRoot {
+		var err error
+		if root, err = ModuleRoot(); err != nil {
+			return err
+		}
+	}
+	if o.BinDir == "" {
+		o.BinDir = os.Getenv("KUBEBUILDER_ASSETS")
+		if o.BinDir == "" {
+			o.BinDir = filepath.Join(root, "bin", "k8s")
+		}
+	}
+	if err := CheckBinaries(o.BinDir); err != nil {
+		return err
+	}
+	nodeBinary := o.NodeBinary
+	if nodeBinary == "" {
+		nodeBinary = filepath.Join(root, "bin", "node")
+		if _, err := os.Stat(nodeBinary); err != nil {
+			c.log.Warn("node binary missing: pods running the yzma image will fail (see BuildNode)", "path", nodeBinary)
+		}
+	}
+	images := map[string]string{"yzma": nodeBinary}
+	for k, v := range o.ImageMap {
+		images[k] = v
+	}
+	for k, v := range images {
+		if v == RunCommand {
+			continue
+		}
+		abs, err := filepath.Abs(v)
+		if err != nil {
+			return err
+		}
+		images[k] = abs
+		if _, err := os.Stat(abs); err != nil && (k != "yzma" || o.NodeBinary != "") {
+			return fmt.Errorf("image %s: %w", k, err)
+		}
+	}
+	o.ImageMap = images
+	if o.NodeName == "" {
+		o.NodeName = "localcluster"
+	}
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = "cluster.local"
+	}
+	if len(o.Controllers) == 0 {
+		o.Controllers = DefaultControllers
+	}
+	if o.FirstPodIP == "" {
+		o.FirstPodIP = "127.0.1.1"
+	}
+	if o.DNSAddr == "" {
+		o.DNSAddr = "127.0.0.1:0"
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = 10 * time.Second
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 2 * time.Minute
+	}
+
+	if o.Dir == "" {
+		d, err := os.MkdirTemp("", "localcluster-")
+		if err != nil {
+			return err
+		}
+		c.dir, c.tempDir = d, true
+	} else {
+		d, err := filepath.Abs(o.Dir)
+		if err != nil {
+			return err
+		}
+		c.dir = d
+		// A fresh cluster every time: the state of an earlier one goes.
+		for _, sub := range []string{"controlplane", "logs", "pods", "volumes", "kubeconfig"} {
+			if err := os.RemoveAll(filepath.Join(d, sub)); err != nil {
+				return err
+			}
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startNode starts the process kubelet, the storage provisioner, the DNS
+// server and the kubelet's log server, and registers the Node.
+func (c *Cluster) startNode(ctx context.Context) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := manager.New(c.cfg, manager.Options{
+		Scheme:                 scheme,
+		Logger:                 logr.FromSlogHandler(quieter{c.log.With("component", "controller-runtime").Handler()}),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		LeaderElection:         false,
+		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return err
+	}
+	c.client, err = client.New(c.cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	ips, err := newIPPool(c.opts.FirstPodIP)
+	if err != nil {
+		return err
+	}
+	c.dns, err = listenDNS(c.opts.DNSAddr, c.opts.ClusterDomain, mgr.GetCache(), c.log.With("component", "dns"))
+	if err != nil {
+		return err
+	}
+	var baseEnv [][2]string
+	if c.opts.PodKubeconfig {
+		baseEnv = append(baseEnv, [2]string{"KUBECONFIG", c.kubeconfig})
+	}
+	if v := os.Getenv("GOCOVERDIR"); v != "" {
+		baseEnv = append(baseEnv, [2]string{"GOCOVERDIR", v})
+	}
+	names := make([]string, 0, len(c.opts.PodEnv))
+	for k := range c.opts.PodEnv {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		baseEnv = append(baseEnv, [2]string{k, c.opts.PodEnv[k]})
+	}
+	c.kubelet = &kubelet{
+		c: mgr.GetClient(), api: mgr.GetAPIReader(), rec: mgr.GetEventRecorder("kubelet"),
+		log: c.log.With("component", "kubelet"), nodeName: c.opts.NodeName,
+		podsDir: filepath.Join(c.dir, "pods"), imageMap: c.opts.ImageMap, baseEnv: baseEnv,
+		dnsAddr: c.dns.addr, ips: ips, grace: c.opts.StopGrace, pods: map[types.UID]*podRuntime{},
+	}
+	c.logs, err = listenLogs(c.kubelet, c.log.With("component", "kubelet"))
+	if err != nil {
+		return err
+	}
+	c.kubelet.logPort = c.logs.port()
+	if err := c.kubelet.setup(mgr); err != nil {
+		return err
+	}
+	prov := &provisioner{c: mgr.GetClient(), api: mgr.GetAPIReader(), root: filepath.Join(c.dir, "volumes"),
+		log: c.log.With("component", "provisioner")}
+	if err := prov.setup(mgr); err != nil {
+		return err
+	}
+	// The DNS server reads Services from the cache: inform on them from
+	// the start.
+	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Service{}); err != nil {
+		return err
+	}
+	if err := c.kubelet.registerNode(ctx); err != nil {
+		return err
+	}
+	if err := c.client.Create(ctx, defaultStorageClass()); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+
+	mctx, cancel := context.WithCancel(context.Background())
+	c.mgrCancel, c.mgrDone = cancel, make(chan error, 1)
+	go func() {
+		c.mgrDone <- mgr.Start(mctx)
+	}()
+	go c.kubelet.heartbeats(mctx)
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return errors.New("kubelet cache did not sync")
+	}
+	return nil
+}
+
+// Stop stops the Pods' processes, the kubelet, kube-controller-manager,
+// kube-apiserver and etcd, and removes Dir if Start made it. It is safe to
+// call more than once.
+func (c *Cluster) Stop() error {
+	c.stopOnce.Do(func() {
+		began := time.Now()
+		var errs []error
+		if c.kubelet != nil {
+			c.kubelet.stopAll()
+		}
+		if c.mgrCancel != nil {
+			c.mgrCancel()
+			if err := <-c.mgrDone; err != nil {
+				errs = append(errs, fmt.Errorf("kubelet: %w", err))
+			}
+		}
+		if c.logs != nil {
+			c.logs.close()
+		}
+		if c.dns != nil {
+			c.dns.close()
+		}
+		if c.kcm != nil {
+			c.kcm.stop(5 * time.Second)
+		}
+		if c.cp != nil {
+			if err := c.cp.Stop(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, f := range c.closers {
+			_ = f()
+		}
+		if c.tempDir {
+			if err := os.RemoveAll(c.dir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		c.stopErr = errors.Join(errs...)
+		c.log.Info("cluster stopped", "took", time.Since(began).Round(time.Millisecond))
+	})
+	return c.stopErr
+}
+
+// Kubeconfig is the path of the admin kubeconfig (user in system:masters,
+// context "localcluster").
+func (c *Cluster) Kubeconfig() string { return c.kubeconfig }
+
+// RESTConfig returns a copy of the admin REST configuration.
+func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.cfg) }
+
+// Client is an uncached admin client with the client-go scheme.
+func (c *Cluster) Client() client.Client { return c.client }
+
+// Dir is where the cluster keeps its files: kubeconfig; logs/ (etcd,
+// kube-apiserver, kube-controller-manager); controlplane/ (etcd data,
+// certificates); pods/<ns>_<name>_<uid>/ (container logs, per-Pod
+// volumes); volumes/ (claims' directories).
+func (c *Cluster) Dir() string { return c.dir }
+
+// DNSAddr is the DNS server's host:port (UDP and TCP).
+func (c *Cluster) DNSAddr() string { return c.dns.addr }
+
+// NodeName is the name of the cluster's one Node.
+func (c *Cluster) NodeName() string { return c.opts.NodeName }
+
+// Process is a container's current process.
+type Process struct {
+	PID          int
+	Namespace    string
+	Pod          string
+	Container    string
+	PodIP        string
+	Binary       string
+	Args         []string
+	Env          []string
+	LogPath      string // stdout and stderr of every run, appended
+	RestartCount int32
+}
+
+// Signal sends sig to the process (not its group).
+func (p Process) Signal(sig syscall.Signal) error { return syscall.Kill(p.PID, sig) }
+
+// ErrNoProcess is returned for a Pod or container that is not running here.
+var ErrNoProcess = errors.New("no such process")
+
+// PodProcess returns the current process of the Pod's first container.
+func (c *Cluster) PodProcess(namespace, name string) (Process, error) {
+	return c.ContainerProcess(namespace, name, "")
+}
+
+// ContainerProcess returns the current process of a Pod's container
+// (empty: the first); ErrNoProcess if it is not running at the moment.
+func (c *Cluster) ContainerProcess(namespace, name, container string) (Process, error) {
+	rt := c.kubelet.runtimeFor(namespace, name)
+	if rt == nil {
+		return Process{}, fmt.Errorf("pod %s/%s: %w", namespace, name, ErrNoProcess)
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, ct := range rt.all() {
+		if container == "" && ct.init || container != "" && ct.spec.Name != container {
+			continue
+		}
+		if ct.pid == 0 {
+			break
+		}
+		return Process{
+			PID: ct.pid, Namespace: namespace, Pod: name, Container: ct.spec.Name, PodIP: rt.ip,
+			Binary: ct.bin, Args: slices.Clone(ct.args), Env: slices.Clone(ct.env),
+			LogPath: ct.logPath, RestartCount: ct.restarts,
+		}, nil
+	}
+	return Process{}, fmt.Errorf("pod %s/%s container %q: %w", namespace, name, container, ErrNoProcess)
+}
+
+// PodLogPath is the log file of a Pod's container (empty: the first),
+// while the Pod runs on the node.
+func (c *Cluster) PodLogPath(namespace, name, container string) (string, error) {
+	rt := c.kubelet.runtimeFor(namespace, name)
+	if rt == nil {
+		return "", fmt.Errorf("pod %s/%s: %w", namespace, name, ErrNoProcess)
+	}
+	for _, ct := range rt.all() {
+		if container == "" && !ct.init || ct.spec.Name == container {
+			return ct.logPath, nil
+		}
+	}
+	return "", fmt.Errorf("pod %s/%s has no container %q", namespace, name, container)
+}
+
+// PVCDir is the host directory of the volume bound to a claim.
+func (c *Cluster) PVCDir(ctx context.Context, namespace, name string) (string, error) {
+	var pvc corev1.PersistentVolumeClaim
+	if err := c.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &pvc); err != nil {
+		return "", err
+	}
+	if pvc.Spec.VolumeName == "" {
+		return "", fmt.Errorf("persistentvolumeclaim %s/%s is not bound", namespace, name)
+	}
+	var pv corev1.PersistentVolume
+	if err := c.client.Get(ctx, types.NamespacedName{Name: pvc.Spec.VolumeName}, &pv); err != nil {
+		return "", err
+	}
+	switch {
+	case pv.Spec.HostPath != nil:
+		return pv.Spec.HostPath.Path, nil
+	case pv.Spec.Local != nil:
+		return pv.Spec.Local.Path, nil
+	}
+	return "", fmt.Errorf("persistentvolume %s has no host directory", pv.Name)
+}
+
+// Kubectl runs kubectl from BinDir (else from PATH) against the cluster
+// and returns its standard output; a failure's error carries its standard
+// error.
+func (c *Cluster) Kubectl(ctx context.Context, args ...string) ([]byte, error) {
+	path := filepath.Join(c.opts.BinDir, "kubectl")
+	if _, err := os.Stat(path); err != nil {
+		if path, err = exec.LookPath("kubectl"); err != nil {
+			return nil, fmt.Errorf("kubectl: %w", err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, path, append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// ModuleRoot finds the root of the Yzma module from the working directory
+// upwards.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(bytes.TrimSpace(data), []byte("module github.com/yzma/yzma")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the github.com/yzma/yzma module")
+		}
+		dir = parent
+	}
+}
+
+// BuildNode builds the node binary from the module at root (./cmd/node)
+// into out.
+func BuildNode(ctx context.Context, root, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/node")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/node: %w: %s", err, b)
+	}
+	return nil
+}
+
+// quieter passes controller-runtime's informational messages (controllers
+// starting and stopping) only when debug logging is on.
+type quieter struct{ slog.Handler }
+
+func (q quieter) Enabled(ctx context.Context, l slog.Level) bool {
+	if l < slog.LevelWarn && !q.Handler.Enabled(ctx, slog.LevelDebug) {
+		return false
+	}
+	return q.Handler.Enabled(ctx, l)
+}
+
+func (q quieter) WithAttrs(as []slog.Attr) slog.Handler { return quieter{q.Handler.WithAttrs(as)} }
+func (q quieter) WithGroup(name string) slog.Handler    { return quieter{q.Handler.WithGroup(name)} }

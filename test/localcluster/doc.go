@@ -1,0 +1,102 @@
+// Package localcluster runs a small but real Kubernetes cluster on one
+// machine without Docker, containers or root: the real etcd,
+// kube-apiserver and kube-controller-manager binaries (from bin/k8s, built
+// by hack/k8s-bins.sh), plus three stand-ins written here:
+//
+//   - a process kubelet: it registers one Node, binds every unscheduled Pod
+//     to it (there is no scheduler) and runs each container as a local
+//     process, with a loopback address per Pod, environment, volumes,
+//     probes, restarts and graceful deletion much like a kubelet would;
+//   - a storage provisioner: every PersistentVolumeClaim gets a hostPath
+//     PersistentVolume, pre-bound to it, backed by a directory that lives
+//     as long as the claim does (kube-controller-manager's binder binds
+//     them);
+//   - a DNS server on loopback answering the cluster's Service and Pod
+//     names from the Pods the API server knows.
+//
+// It is meant for end-to-end tests of the Yzma operator and for trying the
+// operator by hand (see hack/localcluster), not for production.
+//
+// # Containers are processes
+//
+// A container's image selects a local binary through Options.ImageMap: the
+// image's repository without tag or digest ("ghcr.io/yzma/yzma:v1" →
+// "ghcr.io/yzma/yzma") is matched exactly or by its last path elements
+// ("yzma" matches "ghcr.io/yzma/yzma"); the default map sends "yzma" to
+// Options.NodeBinary. The container's command is ignored in favour of the
+// mapped binary (unless the map value is RunCommand); its args are passed.
+// The process gets only the container's environment (envFrom, env with
+// $(VAR) expansion, fieldRef, resourceFieldRef, secretKeyRef,
+// configMapKeyRef) on top of PATH, HOME, TMPDIR and HOSTNAME, plus:
+//
+//	YZMA_BIND_HOST=<pod IP>      listeners with an unspecified host bind to it
+//	YZMA_DNS_SERVER=<host:port>  this package's DNS server
+//
+// The Yzma node honours both, which stands in for the Pod's own network
+// namespace and resolv.conf. Other programs must be told their address
+// some other way (status.podIP through the downward API works).
+//
+// Every Pod gets its own loopback address, 127.0.1.1 and up (Linux routes
+// all of 127.0.0.0/8 to the loopback interface), written to its status as
+// podIP; hostIP is 127.0.0.1. There is no kube-proxy: Service cluster IPs
+// are allocated by the API server but lead nowhere; use the DNS names,
+// which resolve to Pod addresses.
+//
+// # Volumes share the host's file system
+//
+// Processes cannot have their own mount table, so each volumeMount's
+// mountPath is mapped to a host directory and the mapping is applied to
+// the process's view of paths by rewriting: an argument, an environment
+// value or the working directory that is a mountPath or starts with
+// mountPath + "/" (also after "--flag=") has that prefix replaced by the
+// host directory. Paths the program builds itself, or reads from a file,
+// are not rewritten. The host directories are:
+//
+//   - persistentVolumeClaim: the hostPath of the PersistentVolume bound to
+//     the claim, <Dir>/volumes/pvc-<claim UID> for claims this package
+//     provisioned; it survives Pod restarts and re-creation and is removed
+//     once the claim object is gone;
+//   - secret, configMap, downwardAPI, projected (without service account
+//     tokens): files written once when the Pod starts, under the Pod's
+//     directory;
+//   - emptyDir: a directory under the Pod's directory;
+//   - hostPath: the path itself.
+//
+// subPath and subPathExpr select a subdirectory. readOnly is not enforced.
+//
+// # Pods
+//
+// A Pod's directory is <Dir>/pods/<namespace>_<name>_<uid>; each
+// container's stdout and stderr are appended to <container>.log there (the
+// path is logged, and `kubectl logs` works too: the kubelet serves the log
+// API on the Node's address). Init containers run one after another to
+// completion before the containers start. Startup, readiness and liveness
+// probes (httpGet, tcpSocket, exec on the host) run with their
+// initialDelaySeconds, periodSeconds, timeoutSeconds, successThreshold and
+// failureThreshold; readiness feeds the Ready and ContainersReady
+// conditions, a failing liveness or startup probe restarts the container.
+// A container that exits is restarted according to the Pod's
+// restartPolicy after a back-off of one second doubling up to 30 seconds,
+// and its restartCount incremented.
+//
+// A Pod given a deletionTimestamp is stopped like a kubelet does it: preStop
+// hooks (httpGet, exec), SIGTERM to the process group, SIGKILL once the grace
+// period is over, then the Pod object is deleted with grace period 0.
+// Container processes run in their own process group with a parent-death
+// signal, so they die with the cluster (Cluster.Stop) and with the process
+// that started it; etcd and kube-apiserver get the parent-death signal through
+// setpriv(1) when it is installed.
+//
+// # Limitations
+//
+// One node; no scheduler (every Pod is bound to the node whatever its
+// affinity, nodeSelector or resources); no kube-proxy, NetworkPolicy or
+// port isolation (two Pods may not listen on the same port of the host's
+// addresses, only on their own); resource limits, security contexts and
+// read-only mounts are not enforced; os.Hostname() in a Pod is the host's
+// name (HOSTNAME is set to the Pod's hostname); the ServiceAccount
+// admission plugin is off (no service account token is mounted); Pods get
+// KUBECONFIG pointing at the admin kubeconfig instead (Options.PodKubeconfig).
+// The cluster starts empty every time: Start wipes the state it finds in Dir.
+// Linux only.
+package localcluster

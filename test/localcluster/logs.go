@@ -1,0 +1,194 @@
+package localcluster
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+)
+
+// logServer is the part of the kubelet API that `kubectl logs` needs: the
+// API server proxies GET /containerLogs/<ns>/<pod>/<container> to the
+// Node's address and kubelet port, over TLS it does not verify (no
+// --kubelet-certificate-authority).
+type logServer struct {
+	k   *kubelet
+	ln  net.Listener
+	srv *http.Server
+}
+
+func listenLogs(k *kubelet, log *slog.Logger) (*logServer, error) {
+	cert, err := selfSignedCert()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(hostIP, "0"))
+	if err != nil {
+		return nil, err
+	}
+	s := &logServer{k: k, ln: ln}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", s.containerLogs)
+	s.srv = &http.Server{
+		Handler:           mux,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := s.srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("kubelet log server stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+func (s *logServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+func (s *logServer) close() { _ = s.srv.Close() }
+
+// containerLogs serves a container's log file with the query parameters
+// kubectl uses: follow, tailLines, limitBytes (previous and timestamps
+// are ignored: restarts append to the same file).
+func (s *logServer) containerLogs(w http.ResponseWriter, r *http.Request) {
+	rt := s.k.runtimeFor(r.PathValue("ns"), r.PathValue("pod"))
+	if rt == nil {
+		http.Error(w, "pod not running on this node", http.StatusNotFound)
+		return
+	}
+	var path string
+	for _, c := range rt.all() {
+		if c.spec.Name == r.PathValue("container") {
+			path = c.logPath
+		}
+	}
+	if path == "" {
+		http.Error(w, "no such container", http.StatusNotFound)
+		return
+	}
+	q := r.URL.Query()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		f, err = os.Open(os.DevNull)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	var out io.Writer = w
+	if lb, err := strconv.ParseInt(q.Get("limitBytes"), 10, 64); err == nil && lb > 0 {
+		out = &limitWriter{w: w, n: lb}
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	if n, err := strconv.Atoi(q.Get("tailLines")); err == nil && n >= 0 {
+		if err := seekTail(f, n); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	flusher, _ := w.(http.Flusher)
+	for {
+		if _, err := io.Copy(out, f); err != nil {
+			return
+		}
+		if lw, ok := out.(*limitWriter); ok && lw.n <= 0 {
+			return
+		}
+		if q.Get("follow") != "true" && q.Get("follow") != "1" {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-rt.done:
+			_, _ = io.Copy(out, f)
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// seekTail positions f at the start of its last n lines.
+func seekTail(f *os.File, n int) error {
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return err
+	}
+	_, err = f.Seek(int64(tailOffset(data, n)), io.SeekStart)
+	return err
+}
+
+// tailOffset is where the last n lines of data start.
+func tailOffset(data []byte, n int) int {
+	end := len(data)
+	if n == 0 {
+		return end
+	}
+	if end > 0 && data[end-1] == '\n' {
+		end--
+	}
+	for range n {
+		j := bytes.LastIndexByte(data[:end], '\n')
+		if j < 0 {
+			return 0
+		}
+		end = j
+	}
+	return end + 1
+}
+
+type limitWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.ErrShortWrite
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.w.Write(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// selfSignedCert is the log server's serving certificate.
+func selfSignedCert() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "localcluster-kubelet"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.ParseIP(hostIP)},
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}

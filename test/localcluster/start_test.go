@@ -1,0 +1,44 @@
+package localcluster_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestStart(t *testing.T) {
+	c := cluster(t)
+	t.Logf("cluster started in %s (dir %s)", sharedTook.Round(time.Millisecond), c.Dir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var node corev1.Node
+	if err := c.Client().Get(ctx, types.NamespacedName{Name: c.NodeName()}, &node); err != nil {
+		t.Fatal(err)
+	}
+	ready := false
+	for _, cond := range node.Status.Conditions {
+		ready = ready || cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue
+	}
+	if !ready {
+		t.Errorf("node %s not Ready: %+v", node.Name, node.Status.Conditions)
+	}
+
+	// kubectl works with the kubeconfig file alone, as a person would use it.
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), "get", "nodes", "-o", "name")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("KUBECONFIG=%s kubectl get nodes: %v: %s", c.Kubeconfig(), err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "node/"+c.NodeName() {
+		t.Errorf("kubectl get nodes = %q, want node/%s", got, c.NodeName())
+	}
+}
