@@ -53,6 +53,9 @@ type podSim struct {
 }
 
 func startPodSim(t *testing.T, c *yzmav1.YzmaCluster, real bool) *podSim {
+	if real {
+		needNodeBinary(t)
+	}
 	s := &podSim{
 		t: t, c: c, real: real, net: simSubnet.Add(1), dir: t.TempDir(),
 		stop: make(chan struct{}), done: make(chan struct{}),

@@ -16,7 +16,7 @@ type standIn struct {
 
 	mu        sync.Mutex
 	failLeave error
-	stillIn   bool // without inner: members list left pods as alive
+	stillIn   bool            // without inner: members list left pods as alive
 	calls     []string        // "leave <pod>" / "members <pod>"
 	left      map[string]bool // without inner: pods whose leave succeeded
 }

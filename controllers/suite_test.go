@@ -29,8 +29,8 @@ import (
 )
 
 // The API server (real kube-apiserver and etcd from bin/k8s, see
-// hack/k8s-bins.sh), shared by the tests of this package; each test works
-// in its own namespace.
+// hack/k8s-bins.sh), started on first use and shared by the tests of this
+// package; each test works in its own namespace.
 var (
 	testCfg    *rest.Config
 	testScheme = runtime.NewScheme()
@@ -50,16 +50,44 @@ func runSuite(m *testing.M) int {
 		level = zapcore.DebugLevel
 	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(level)))
+	code := m.Run()
+	if testEnv != nil {
+		if err := testEnv.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
+		}
+	}
+	if nodeBin != "" {
+		os.RemoveAll(filepath.Dir(nodeBin))
+	}
+	return code
+}
 
+var (
+	testEnv      *envtest.Environment
+	apiOnce      sync.Once
+	apiErr       error
+	nodeOnce     sync.Once
+	nodeBuildErr error
+)
+
+// needAPIServer starts the shared API server on first use, so that tests
+// that need none (the builders') run without it.
+func needAPIServer(t *testing.T) {
+	t.Helper()
+	apiOnce.Do(func() { apiErr = startAPIServer() })
+	if apiErr != nil {
+		t.Fatal(apiErr)
+	}
+}
+
+func startAPIServer() error {
 	assets, err := filepath.Abs("../bin/k8s")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
 	for _, b := range []string{"kube-apiserver", "etcd"} {
 		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
-			fmt.Fprintf(os.Stderr, "controllers tests need the control-plane binaries in bin/k8s: run `make test` or hack/k8s-bins.sh (%v)\n", err)
-			return 1
+			return fmt.Errorf("these tests need the control-plane binaries in bin/k8s: run `make test` or hack/k8s-bins.sh (%w)", err)
 		}
 	}
 	env := &envtest.Environment{
@@ -68,30 +96,32 @@ func runSuite(m *testing.M) int {
 		BinaryAssetsDirectory: assets,
 	}
 	if testCfg, err = env.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "start envtest: %v\n", err)
-		return 1
+		return fmt.Errorf("start envtest: %w", err)
 	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		}
-	}()
+	testEnv = env
 	if k8s, err = client.New(testCfg, client.Options{Scheme: testScheme}); err != nil {
-		fmt.Fprintf(os.Stderr, "client: %v\n", err)
-		return 1
+		return fmt.Errorf("client: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "yzma-controllers-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	return nil
+}
+
+// needNodeBinary builds cmd/node once, for the tests that run real nodes.
+func needNodeBinary(t *testing.T) {
+	t.Helper()
+	nodeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "yzma-controllers-test")
+		if err != nil {
+			nodeBuildErr = err
+			return
+		}
+		nodeBin = filepath.Join(dir, "node")
+		if out, err := exec.Command("go", "build", "-o", nodeBin, "../cmd/node").CombinedOutput(); err != nil {
+			nodeBuildErr = fmt.Errorf("build node: %w\n%s", err, out)
+		}
+	})
+	if nodeBuildErr != nil {
+		t.Fatal(nodeBuildErr)
 	}
-	defer os.RemoveAll(dir)
-	nodeBin = filepath.Join(dir, "node")
-	if out, err := exec.Command("go", "build", "-o", nodeBin, "../cmd/node").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build node: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
 }
 
 // testCtx is a context that ends with the test.
@@ -101,9 +131,11 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// newNamespace creates a namespace for one test.
+// newNamespace starts the API server if needed and creates a namespace
+// for one test.
 func newNamespace(t *testing.T) string {
 	t.Helper()
+	needAPIServer(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
 	if err := k8s.Create(context.Background(), ns); err != nil {
 		t.Fatalf("create namespace: %v", err)
