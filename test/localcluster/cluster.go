@@ -75,7 +75,9 @@ type Options struct {
 	// StartTimeout bounds each control-plane process's start; default 2m.
 	StartTimeout time.Duration
 	// Logger receives the cluster's own log (not the processes' output,
-	// which goes to files); nil discards it.
+	// which goes to files); nil discards it. controller-runtime's global
+	// logger (sigs.k8s.io/controller-runtime/pkg/log.SetLogger), which its
+	// caches use too, is the caller's to set.
 	Logger *slog.Logger
 	// Setup, if set, runs at the end of Start with the running cluster
 	// (install CRDs, apply manifests, start an operator); its error fails

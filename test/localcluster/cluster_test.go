@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/yzma/yzma/test/localcluster"
 )
 
@@ -29,6 +32,11 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	code := m.Run()
 	if shared != nil {
 		if err := shared.Stop(); err != nil {

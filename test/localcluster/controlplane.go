@@ -25,11 +25,13 @@ var ErrNoBinaries = errors.New("control-plane binaries missing")
 // DefaultControllers are the kube-controller-manager controllers run by
 // default: workloads (StatefulSet, Deployment, ReplicaSet, Job),
 // garbage collection, namespaces, service accounts, disruption budgets,
-// and volume binding and protection.
+// and volume binding and protection. Not the EndpointSlice controllers:
+// the API server refuses loopback addresses in EndpointSlices (the DNS
+// server works from the Pods instead).
 var DefaultControllers = []string{
 	"statefulset", "deployment", "replicaset", "job", "garbagecollector", "namespace",
 	"serviceaccount", "serviceaccount-token", "disruption", "persistentvolume-binder",
-	"pvc-protection", "pv-protection", "podgc", "ttl-after-finished", "endpointslice",
+	"pvc-protection", "pv-protection", "podgc", "ttl-after-finished",
 }
 
 // CheckBinaries reports (wrapping ErrNoBinaries) whether dir lacks etcd,

@@ -1,0 +1,176 @@
+// Command localcluster runs a local Kubernetes cluster without Docker (see
+// package test/localcluster): etcd, kube-apiserver and
+// kube-controller-manager from bin/k8s, a process kubelet that runs the
+// yzma image as bin/node on loopback addresses, a hostPath provisioner and
+// a DNS server. It runs until interrupted.
+//
+//	go run ./hack/localcluster [-dir .local/cluster] [-build=true]
+//	    [-node-binary bin/node] [-image REPO=PATH]... [-apply PATH]... [-v]
+//
+// It builds bin/node from this checkout (unless -build=false), starts the
+// cluster with its files in -dir (wiping the previous cluster's state
+// there), applies each -apply manifest file or directory (kubectl apply -f,
+// or -k when it holds a kustomization.yaml), prints
+//
+//	export KUBECONFIG=<dir>/kubeconfig
+//	export PATH=<checkout>/bin/k8s:$PATH
+//
+// on standard output (so `eval "$(…)"`-style use works, logs go to
+// standard error) and runs until SIGINT or SIGTERM, when it stops every
+// pod process and the control plane.
+//
+// Control-plane logs are in <dir>/logs, each container's output in
+// <dir>/pods/<ns>_<pod>_<uid>/<container>.log (also `kubectl logs`).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/yzma/yzma/test/localcluster"
+)
+
+// setupSteps run, in order, once the cluster is up and the -apply
+// manifests are applied: the place for setup written in Go (installing the
+// operator's CRDs, starting its manager against c.RESTConfig(), creating a
+// sample YzmaCluster).
+var setupSteps []func(ctx context.Context, c *localcluster.Cluster, log *slog.Logger) error
+
+func main() {
+	os.Exit(run())
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func run() int {
+	root, err := localcluster.ModuleRoot()
+	if err != nil {
+		root, _ = os.Getwd()
+	}
+	var images, applies listFlag
+	dir := flag.String("dir", filepath.Join(root, ".local", "cluster"), "`directory` for the cluster's files")
+	build := flag.Bool("build", true, "build the node binary from this checkout first")
+	nodeBin := flag.String("node-binary", filepath.Join(root, "bin", "node"), "node binary `path` run for the yzma image")
+	binDir := flag.String("bin-dir", "", "control-plane binaries `directory` (default $KUBEBUILDER_ASSETS or bin/k8s)")
+	flag.Var(&images, "image", "map an image to a binary: `REPO=PATH` (PATH @command runs the container's command); repeatable")
+	flag.Var(&applies, "apply", "manifest file or directory to apply once the cluster is up; repeatable")
+	podKubeconfig := flag.Bool("pod-kubeconfig", false, "give every container KUBECONFIG=<admin kubeconfig>")
+	verbose := flag.Bool("v", false, "debug logging")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "localcluster: unexpected arguments %q\n", flag.Args())
+		flag.Usage()
+		return 2
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// controller-runtime's global logger, used by its caches.
+	ctrllog.SetLogger(logr.FromSlogHandler(log.With("component", "controller-runtime").Handler()))
+
+	imageMap := map[string]string{}
+	for _, m := range images {
+		repo, path, ok := strings.Cut(m, "=")
+		if !ok || repo == "" || path == "" {
+			log.Error("bad -image, want REPO=PATH", "value", m)
+			return 2
+		}
+		imageMap[repo] = path
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if *build {
+		began := time.Now()
+		if err := localcluster.BuildNode(ctx, root, *nodeBin); err != nil {
+			log.Error("building the node binary", "err", err)
+			return 1
+		}
+		log.Info("built the node binary", "path", *nodeBin, "took", time.Since(began).Round(time.Millisecond))
+	}
+
+	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	c, err := localcluster.Start(startCtx, localcluster.Options{
+		Dir: *dir, BinDir: *binDir, NodeBinary: *nodeBin, ImageMap: imageMap,
+		PodKubeconfig: *podKubeconfig, Logger: log,
+		Setup: func(ctx context.Context, c *localcluster.Cluster) error {
+			for _, path := range applies {
+				if err := apply(ctx, c, path, log); err != nil {
+					return err
+				}
+			}
+			for _, step := range setupSteps {
+				if err := step(ctx, c, log); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		if errors.Is(err, localcluster.ErrNoBinaries) {
+			log.Error("the control-plane binaries are missing: run hack/k8s-bins.sh", "err", err)
+		} else {
+			log.Error("starting the cluster", "err", err)
+		}
+		return 1
+	}
+	kubectlDir := *binDir
+	if kubectlDir == "" {
+		kubectlDir = os.Getenv("KUBEBUILDER_ASSETS")
+	}
+	if kubectlDir == "" {
+		kubectlDir = filepath.Join(root, "bin", "k8s")
+	}
+	fmt.Printf("export KUBECONFIG=%s\n", c.Kubeconfig())
+	fmt.Printf("export PATH=%s:$PATH\n", kubectlDir)
+	log.Info("cluster running; Ctrl-C stops it",
+		"kubeconfig", c.Kubeconfig(), "dns", c.DNSAddr(), "logs", filepath.Join(c.Dir(), "logs"),
+		"pods", filepath.Join(c.Dir(), "pods"))
+
+	<-ctx.Done()
+	stop() // a second Ctrl-C kills at once
+	log.Info("stopping the cluster")
+	if err := c.Stop(); err != nil {
+		log.Error("stopping the cluster", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// apply runs kubectl apply on a manifest file or directory (-k when the
+// directory holds a kustomization).
+func apply(ctx context.Context, c *localcluster.Cluster, path string, log *slog.Logger) error {
+	mode := "-f"
+	for _, k := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+		if _, err := os.Stat(filepath.Join(path, k)); err == nil {
+			mode = "-k"
+		}
+	}
+	out, err := c.Kubectl(ctx, "apply", "--server-side", mode, path)
+	if err != nil {
+		return err
+	}
+	log.Info("applied", "path", path, "result", strings.TrimSpace(string(out)))
+	return nil
+}
