@@ -42,8 +42,9 @@ type Reconciler struct {
 	DefaultImage string
 	// ClusterDomain is the cluster's DNS domain (cluster.local).
 	ClusterDomain string
-	// APIReader reads Secrets straight from the API server, so that their
-	// contents are never cached (the manager's GetAPIReader).
+	// APIReader reads straight from the API server (the manager's
+	// GetAPIReader): the YzmaCluster, so that no pass acts on a stale
+	// scale-down step, and Secrets, so that their contents are never cached.
 	APIReader client.Reader
 
 	leaves             *leaves
@@ -64,8 +65,10 @@ type Reconciler struct {
 // Reconcile brings one YzmaCluster's children to its spec, one step per
 // file (see the package documentation), and records the status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// Read past the cache: the scale-down step recorded by the last pass
+	// must be the one acted on.
 	var c yzmav1.YzmaCluster
-	if err := r.Get(ctx, req.NamespacedName, &c); err != nil {
+	if err := r.APIReader.Get(ctx, req.NamespacedName, &c); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !c.DeletionTimestamp.IsZero() {
