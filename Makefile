@@ -4,6 +4,18 @@ GO ?= go
 LOCALBIN ?= $(CURDIR)/bin
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+KUSTOMIZE_VERSION ?= v5.8.3
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
+# The real control-plane binaries (etcd, kube-apiserver,
+# kube-controller-manager, kubectl), built from the tools modules under
+# hack/tools by hack/k8s-bins.sh and cached per user.
+K8S_BIN ?= $(LOCALBIN)/k8s
+KUBECTL ?= $(shell command -v kubectl || echo $(K8S_BIN)/kubectl)
+# Image holding the node, the manager and yzmactl.
+IMG ?= yzma:latest
+CONTAINER_TOOL ?= docker
 # Test flags; e.g. `make test TESTFLAGS=-short` for a quick pass.
 TESTFLAGS ?=
 
@@ -17,6 +29,14 @@ help: ## Display this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
 ##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate the CRD and the manager's RBAC role from the markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths=./api/... paths=./controllers/... output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: controller-gen ## Generate the API's DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
@@ -35,8 +55,8 @@ lint: golangci-lint ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: fmt-check vet ## Run every test (unit, property, store, HTTP, crash).
-	$(GO) test -count=1 $(TESTFLAGS) ./...
+test: fmt-check vet k8s-bins ## Run every test (unit, property, store, HTTP, crash, envtest, local cluster).
+	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 $(TESTFLAGS) ./...
 
 .PHONY: bench
 bench: ## Run the benchmarks (single-node writes with 1/16/64 writers, reads).
@@ -52,7 +72,44 @@ build: ## Build the node, yzmactl and the manager into bin/.
 run: ## Run a local 3-node cluster on 127.0.0.1-3:8080-8082, data in .local/ (Ctrl-C stops it).
 	hack/run-local.sh
 
+.PHONY: docker-build
+docker-build: ## Build the image IMG holding the node, the manager and yzmactl.
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRD into the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: ## Remove the CRD (and so every YzmaCluster) from the cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: manifests kustomize ## Deploy the operator with image IMG (make deploy IMG=registry/yzma:tag).
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove the operator.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
 ##@ Tools
+
+.PHONY: k8s-bins
+k8s-bins: ## Build (first time only, ~15 min) and link etcd, kube-apiserver, kube-controller-manager, kubectl into bin/k8s.
+	hack/k8s-bins.sh
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE)
+$(KUSTOMIZE):
+	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN):
+	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT)
