@@ -22,6 +22,9 @@ import (
 var (
 	// ErrNotReady is returned by Ready while the node cannot serve yet.
 	ErrNotReady = errors.New("node not ready: catching up with the cluster")
+	// ErrLeft is returned by Ready once the node has left the cluster: it
+	// still serves reads but takes no writes.
+	ErrLeft = errors.New("node has left the cluster")
 	// ErrStandalone is returned by cluster operations on a node started
 	// without clustering.
 	ErrStandalone = errors.New("node runs without clustering")
@@ -82,9 +85,13 @@ func (n *Node) Store() *store.Store { return n.store }
 func (n *Node) ID() crdt.NodeID { return n.store.NodeID() }
 
 // Ready reports nil when the node can serve reads and writes: standalone, or
-// caught up with the cluster it joined.
+// caught up with the cluster it joined and not left it.
 func (n *Node) Ready() error {
-	if n.cluster != nil && !n.cluster.Ready() {
+	switch {
+	case n.cluster == nil:
+	case n.cluster.Left():
+		return ErrLeft
+	case !n.cluster.Ready():
 		return ErrNotReady
 	}
 	return nil

@@ -46,6 +46,13 @@ func TestLeaveOverHTTPKeepsEveryWrite(t *testing.T) {
 	if _, err := cb.Leave(ctx); err != nil {
 		t.Fatalf("second leave: %v, want 200 again", err)
 	}
+	// Not ready any more, so a Service stops sending it clients; reads go on.
+	if err := cb.Readyz(ctx); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz after leave: %v, want 503", err)
+	}
+	if v, err := cb.Get(ctx, "k0"); err != nil || string(v.Data) != "v" {
+		t.Fatalf("read after leave: %q, %v", v.Data, err)
+	}
 	_ = b.cmd.Process.Kill()
 	<-b.exited
 	if err := os.Remove(bPath); err != nil {

@@ -17,6 +17,9 @@ type LeaveResult struct {
 	Peers map[string]crdt.VersionVector
 }
 
+// Left reports whether the node has handed its data off and left.
+func (c *Cluster) Left() bool { return c.handedOff.Load() }
+
 func (c *Cluster) hasLeft() bool {
 	c.leaveMu.Lock()
 	defer c.leaveMu.Unlock()
