@@ -56,8 +56,9 @@ type Options struct {
 	// Controllers are kube-controller-manager's --controllers; default
 	// DefaultControllers.
 	Controllers []string
-	// FirstPodIP is the first loopback address given to a Pod; default
-	// 127.0.1.1.
+	// FirstPodIP is the first loopback address given to a Pod. Default:
+	// 127.B.0.1 with B the first /16 block no other local cluster on the
+	// machine holds (1 when alone), so that clusters can run side by side.
 	FirstPodIP string
 	// DNSAddr is where the DNS server listens; default 127.0.0.1 on a free
 	// port.
@@ -197,9 +198,6 @@ func (c *Cluster) setDefaults(opts Options) error {
 	if len(o.Controllers) == 0 {
 		o.Controllers = DefaultControllers
 	}
-	if o.FirstPodIP == "" {
-		o.FirstPodIP = "127.0.1.1"
-	}
 	if o.DNSAddr == "" {
 		o.DNSAddr = "127.0.0.1:0"
 	}
@@ -257,7 +255,16 @@ func (c *Cluster) startNode(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ips, err := newIPPool(c.opts.FirstPodIP)
+	first, last := c.opts.FirstPodIP, "127.255.255.254"
+	if first == "" {
+		var release func()
+		first, last, release, err = leaseBlock()
+		if err != nil {
+			return err
+		}
+		c.closers = append(c.closers, func() error { release(); return nil })
+	}
+	ips, err := newIPPool(first, last)
 	if err != nil {
 		return err
 	}

@@ -36,11 +36,15 @@
 // namespace and resolv.conf. Other programs must be told their address
 // some other way (status.podIP through the downward API works).
 //
-// Every Pod gets its own loopback address, 127.0.1.1 and up (Linux routes
-// all of 127.0.0.0/8 to the loopback interface), written to its status as
-// podIP; hostIP is 127.0.0.1. There is no kube-proxy: Service cluster IPs
-// are allocated by the API server but lead nowhere; use the DNS names,
-// which resolve to Pod addresses.
+// Every Pod gets its own loopback address (Linux routes all of
+// 127.0.0.0/8 to the loopback interface), written to its status as podIP;
+// hostIP is 127.0.0.1. A cluster takes its addresses from the first block
+// 127.B.0.0/16 (B = 1, 2, …) that no other local cluster on the machine
+// holds, so the first Pods get 127.1.0.1, 127.1.0.2, … and two clusters
+// (parallel test packages) never hand out the same address. There is no
+// kube-proxy: Service cluster IPs are allocated by the API server but lead
+// nowhere; use the DNS names, which resolve to Pod addresses, or the Pod
+// addresses themselves, reachable from the host as they are.
 //
 // # Volumes share the host's file system
 //
@@ -91,12 +95,16 @@
 //
 // One node; no scheduler (every Pod is bound to the node whatever its
 // affinity, nodeSelector or resources); no kube-proxy, NetworkPolicy or
-// port isolation (two Pods may not listen on the same port of the host's
-// addresses, only on their own); resource limits, security contexts and
-// read-only mounts are not enforced; os.Hostname() in a Pod is the host's
-// name (HOSTNAME is set to the Pod's hostname); the ServiceAccount
-// admission plugin is off (no service account token is mounted); Pods get
-// KUBECONFIG pointing at the admin kubeconfig instead (Options.PodKubeconfig).
-// The cluster starts empty every time: Start wipes the state it finds in Dir.
-// Linux only.
+// port isolation (a program that binds 0.0.0.0 rather than its Pod's
+// address takes that port on every address); no Endpoints or
+// EndpointSlices (the API server refuses loopback addresses in them);
+// resource limits, security contexts and read-only mounts are not
+// enforced; os.Hostname() in a Pod is the host's name (HOSTNAME is set to
+// the Pod's hostname); Secret and ConfigMap volumes are not updated after
+// the Pod starts; `kubectl logs --previous` shows every run (they share one
+// file); kubectl exec, attach and port-forward are not supported; the
+// ServiceAccount admission plugin is off and no service account token is
+// mounted (Options.PodKubeconfig gives containers the admin kubeconfig
+// instead). The cluster starts empty every time: Start wipes the state it
+// finds in Dir. Linux only.
 package localcluster

@@ -79,7 +79,7 @@ func TestTailOffset(t *testing.T) {
 }
 
 func TestIPPool(t *testing.T) {
-	p, err := newIPPool("127.0.1.253")
+	p, err := newIPPool("127.3.1.253", "127.3.2.2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,16 +91,49 @@ func TestIPPool(t *testing.T) {
 		}
 		got = append(got, ip)
 	}
-	if strings.Join(got, " ") != "127.0.1.253 127.0.1.254 127.0.2.1" {
+	if strings.Join(got, " ") != "127.3.1.253 127.3.1.254 127.3.2.1" {
 		t.Errorf("allocated %v: want .255 and .0 skipped", got)
 	}
-	p.release("127.0.1.253")
-	if ip, _ := p.allocate(); ip != "127.0.2.2" {
+	p.release("127.3.1.253")
+	if ip, _ := p.allocate(); ip != "127.3.2.2" {
 		t.Errorf("after a release got %s: want round robin, not reuse", ip)
 	}
+	if ip, _ := p.allocate(); ip != "127.3.1.253" {
+		t.Errorf("at the end of the range got %s: want the released first address", ip)
+	}
+	if ip, err := p.allocate(); err == nil {
+		t.Errorf("full pool gave %s", ip)
+	}
 	for _, bad := range []string{"127.0.0.1", "10.0.0.1", "::1"} {
-		if _, err := newIPPool(bad); err == nil {
+		if _, err := newIPPool(bad, "127.255.255.254"); err == nil {
 			t.Errorf("newIPPool(%s) accepted", bad)
 		}
+	}
+}
+
+func TestLeaseBlock(t *testing.T) {
+	first1, last1, release1, err := leaseBlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first2, _, release2, err := leaseBlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release2()
+	if first1 == first2 {
+		t.Fatalf("two leases got the same block %s", first1)
+	}
+	if !strings.HasSuffix(first1, ".0.1") || !strings.HasSuffix(last1, ".255.254") {
+		t.Errorf("block %s–%s", first1, last1)
+	}
+	release1()
+	first3, _, release3, err := leaseBlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release3()
+	if first3 != first1 {
+		t.Errorf("released block %s not reused (got %s)", first1, first3)
 	}
 }
