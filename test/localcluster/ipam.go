@@ -65,7 +65,7 @@ func (p *ipPool) allocate() (string, error) {
 
 func (p *ipPool) release(ip string) {
 	a, err := netip.ParseAddr(ip)
-	if err != nil {
+	if err != nil || a.Less(p.first) || p.last.Less(a) { // hostNetwork's 127.0.0.1
 		return
 	}
 	p.mu.Lock()

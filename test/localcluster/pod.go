@@ -86,9 +86,12 @@ type podRuntime struct {
 }
 
 func newPodRuntime(k *kubelet, pod *corev1.Pod) (*podRuntime, error) {
-	ip, err := k.ips.allocate()
-	if err != nil {
-		return nil, err
+	ip := hostIP
+	if !pod.Spec.HostNetwork {
+		var err error
+		if ip, err = k.ips.allocate(); err != nil {
+			return nil, err
+		}
 	}
 	pod = pod.DeepCopy()
 	pod.Status.PodIP, pod.Status.HostIP = ip, hostIP

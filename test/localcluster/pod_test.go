@@ -2,10 +2,12 @@ package localcluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -195,4 +197,60 @@ func envOf(env []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestGracePeriod deletes a pod whose processes ignore SIGTERM: the whole
+// process group is killed once the grace period is over, and the pod
+// object goes.
+func TestGracePeriod(t *testing.T) {
+	c := cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	k := c.Client()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "stubborn"},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: ptr.To[int64](2),
+			HostNetwork:                   true,
+			Containers: []corev1.Container{{
+				Name: "sh", Image: "busybox",
+				Command: []string{"sh", "-c", `trap '' TERM; while true; do sleep 0.2; done`},
+			}},
+		},
+	}
+	if err := k.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	var p corev1.Pod
+	eventually(t, 20*time.Second, "stubborn pod Running", func(ctx context.Context) error {
+		if err := k.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
+			return err
+		}
+		return runningReady(&p)
+	})
+	if p.Status.PodIP != "127.0.0.1" {
+		t.Errorf("hostNetwork pod: podIP %s, want the host's 127.0.0.1", p.Status.PodIP)
+	}
+	proc, err := c.PodProcess("default", "stubborn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	if err := k.Delete(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "stubborn pod deleted", func(ctx context.Context) error {
+		return gone(ctx, k, &corev1.Pod{}, "default", "stubborn")
+	})
+	if took := time.Since(began); took < 2*time.Second {
+		t.Errorf("deleted after %s, before its 2s grace period", took)
+	}
+	// Nothing of its process group is left (once the killed children are
+	// reaped).
+	eventually(t, 5*time.Second, "process group gone", func(context.Context) error {
+		if err := syscall.Kill(-proc.PID, 0); !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("process group %d: %v", proc.PID, err)
+		}
+		return nil
+	})
 }
