@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -392,6 +393,25 @@ func (c *Cluster) Dir() string { return c.dir }
 
 // DNSAddr is the DNS server's host:port (UDP and TCP).
 func (c *Cluster) DNSAddr() string { return c.dns.addr }
+
+// Resolver resolves names with the cluster's DNS server (after the host's
+// /etc/hosts), so that code outside the cluster (a test, an operator
+// running in the test process) can use names such as
+// yzma-0.yzma.default.svc.cluster.local.
+func (c *Cluster) Resolver() *net.Resolver {
+	addr := c.dns.addr
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+}
+
+// DialContext dials addr resolving its host with Resolver; it fits
+// http.Transport.DialContext.
+func (c *Cluster) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Resolver: c.Resolver()}
+	return d.DialContext(ctx, network, addr)
+}
 
 // NodeName is the name of the cluster's one Node.
 func (c *Cluster) NodeName() string { return c.opts.NodeName }

@@ -23,7 +23,8 @@ import (
 const dnsTTL = 5
 
 // dnsServer answers the cluster's names from the Pods and Services in the
-// kubelet's cache, on UDP and TCP at the same loopback address:
+// kubelet's cache, on UDP and TCP at the same loopback address (other
+// names are looked up with the host's resolver):
 //
 //	<svc>.<ns>.svc.<domain>                      addresses of the Service's Pods
 //	<hostname>.<subdomain>.<ns>.svc.<domain>     that Pod's address
@@ -33,8 +34,8 @@ const dnsTTL = 5
 // are not finished, and are Ready and not terminating, or, with
 // publishNotReadyAddresses, any. That is what the endpoints controller
 // would publish; headless or not makes no difference as there is no
-// kube-proxy. ExternalName Services answer with a CNAME. Other names are
-// NXDOMAIN.
+// kube-proxy. ExternalName Services answer with a CNAME. Other names in
+// the cluster domain are NXDOMAIN.
 type dnsServer struct {
 	domain string // "cluster.local."
 	c      client.Reader
@@ -143,12 +144,9 @@ type dnsAnswer struct {
 
 // resolve answers a lower-case fully qualified name.
 func (s *dnsServer) resolve(ctx context.Context, name string) (dnsAnswer, error) {
-	if name == "localhost." {
-		return dnsAnswer{ips: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}, nil
-	}
 	rest, ok := strings.CutSuffix(name, "."+s.domain)
 	if !ok {
-		return dnsAnswer{}, errNXDomain
+		return s.forward(ctx, name)
 	}
 	labels := strings.Split(rest, ".")
 	n := len(labels)
@@ -165,6 +163,25 @@ func (s *dnsServer) resolve(ctx context.Context, name string) (dnsAnswer, error)
 		return dnsAnswer{ips: []netip.Addr{ip}}, nil
 	}
 	return dnsAnswer{}, errNXDomain
+}
+
+// forward answers a name outside the cluster with the host's resolver,
+// as CoreDNS forwards to the node's.
+func (s *dnsServer) forward(ctx context.Context, name string) (dnsAnswer, error) {
+	// Without the final dot: Go looks names with it up in DNS only, not in
+	// /etc/hosts.
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", strings.TrimSuffix(name, "."))
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return dnsAnswer{}, errNXDomain
+	}
+	if err != nil {
+		return dnsAnswer{}, err
+	}
+	for i, a := range addrs {
+		addrs[i] = a.Unmap()
+	}
+	return dnsAnswer{ips: addrs}, nil
 }
 
 func (s *dnsServer) getService(ctx context.Context, ns, name string) (*corev1.Service, error) {

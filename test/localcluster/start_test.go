@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,5 +41,10 @@ func TestStart(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != "node/"+c.NodeName() {
 		t.Errorf("kubectl get nodes = %q, want node/%s", got, c.NodeName())
+	}
+
+	// Names outside the cluster go to the host's resolver.
+	if ips, _ := lookup(t, c.DNSAddr(), "localhost."); !slices.Contains(ips, "127.0.0.1") {
+		t.Errorf("localhost. = %v through the cluster's DNS server", ips)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -186,6 +187,16 @@ func TestStatefulSet(t *testing.T) {
 	}
 	if _, rcode := lookup(t, c.DNSAddr(), "nope."+ns+".svc.cluster.local."); rcode != dns.RcodeNameError {
 		t.Errorf("unknown service: rcode %d, want NXDOMAIN", rcode)
+	}
+	// Code in the test process reaches pods by name through DialContext.
+	hc := &http.Client{Transport: &http.Transport{DialContext: c.DialContext}, Timeout: 5 * time.Second}
+	resp, err := hc.Get("http://yzma-2.yzma." + ns + ".svc.cluster.local:8080/readyz")
+	if err != nil {
+		t.Fatalf("GET yzma-2 by name: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET yzma-2/readyz by name: %s", resp.Status)
 	}
 
 	// A write on one pod is read on another.
