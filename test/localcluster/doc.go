@@ -46,6 +46,24 @@
 // nowhere; use the DNS names, which resolve to Pod addresses, or the Pod
 // addresses themselves, reachable from the host as they are.
 //
+// # Names
+//
+// The DNS server (Cluster.DNSAddr; YZMA_DNS_SERVER in every container;
+// Cluster.Resolver and Cluster.DialContext for code in the test process)
+// answers A queries from the Pods and Services the API server holds:
+//
+//	<svc>.<ns>.svc.cluster.local                  the Service's Pods
+//	<hostname>.<subdomain>.<ns>.svc.cluster.local the Pod with that spec.hostname
+//	                                              and spec.subdomain (StatefulSet Pods)
+//	<a-b-c-d>.<ns>.pod.cluster.local              a.b.c.d
+//
+// A Service's Pods are those its selector matches that have an address,
+// have not finished, and are Ready and not terminating, or, with
+// publishNotReadyAddresses, any; headless or not makes no difference. An
+// ExternalName Service answers with a CNAME. Other names in the cluster
+// domain are NXDOMAIN; names outside it are looked up with the host's
+// resolver. There are no SRV records and no search domains.
+//
 // # Volumes share the host's file system
 //
 // Processes cannot have their own mount table, so each volumeMount's
@@ -67,6 +85,10 @@
 //   - hostPath: the path itself.
 //
 // subPath and subPathExpr select a subdirectory. readOnly is not enforced.
+// Claims without a class get the default StorageClass, "standard", whose
+// provisioner is this package's (Provisioner); claims of a class that does
+// not exist are provisioned too, those of another provisioner's class are
+// left alone.
 //
 // # Pods
 //
@@ -84,7 +106,7 @@
 // and its restartCount incremented.
 //
 // A Pod given a deletionTimestamp is stopped like a kubelet does it: preStop
-// hooks (httpGet, exec), SIGTERM to the process group, SIGKILL once the grace
+// hooks (httpGet, exec on the host, sleep), SIGTERM to the process group, SIGKILL once the grace
 // period is over, then the Pod object is deleted with grace period 0.
 // Container processes run in their own process group with a parent-death
 // signal, so they die with the cluster (Cluster.Stop) and with the process
