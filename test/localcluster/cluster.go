@@ -118,14 +118,15 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	if err := c.setDefaults(opts); err != nil {
-		return nil, err
-	}
 	defer func() {
 		if err != nil {
 			_ = c.Stop()
+			c = nil
 		}
 	}()
+	if err := c.setDefaults(opts); err != nil {
+		return c, err
+	}
 	if err := c.startControlPlane(ctx); err != nil {
 		return c, err
 	}
@@ -221,16 +222,34 @@ func (c *Cluster) setDefaults(opts Options) error {
 			return err
 		}
 		c.dir = d
-		// A fresh cluster every time: the state of an earlier one goes.
-		for _, sub := range []string{"controlplane", "logs", "pods", "volumes", "kubeconfig"} {
-			if err := os.RemoveAll(filepath.Join(d, sub)); err != nil {
-				return err
-			}
-		}
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
+	if err := c.lockDir(); err != nil {
+		return err
+	}
+	// A fresh cluster every time: the state of an earlier one goes.
+	for _, sub := range []string{"controlplane", "logs", "pods", "volumes", "kubeconfig"} {
+		if err := os.RemoveAll(filepath.Join(c.dir, sub)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockDir holds an exclusive flock on Dir/lock while the cluster runs, so
+// that a second cluster does not wipe a running one's files.
+func (c *Cluster) lockDir() error {
+	f, err := os.OpenFile(filepath.Join(c.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("another local cluster is running in %s: %w", c.dir, err)
+	}
+	c.closers = append(c.closers, f.Close)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package localcluster_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/yzma/yzma/test/localcluster"
 )
 
 func TestStart(t *testing.T) {
@@ -46,5 +49,21 @@ func TestStart(t *testing.T) {
 	// Names outside the cluster go to the host's resolver.
 	if ips, _ := lookup(t, c.DNSAddr(), "localhost."); !slices.Contains(ips, "127.0.0.1") {
 		t.Errorf("localhost. = %v through the cluster's DNS server", ips)
+	}
+
+	// A second cluster may not take over a running one's directory.
+	if _, err := localcluster.Start(ctx, localcluster.Options{Dir: c.Dir(), BinDir: binDir, NodeBinary: nodeBin}); err == nil ||
+		!strings.Contains(err.Error(), "another local cluster") {
+		t.Errorf("second cluster in %s: %v", c.Dir(), err)
+	}
+	if _, err := os.Stat(c.Kubeconfig()); err != nil {
+		t.Errorf("the running cluster's kubeconfig: %v", err)
+	}
+}
+
+func TestMissingBinaries(t *testing.T) {
+	c, err := localcluster.Start(context.Background(), localcluster.Options{BinDir: t.TempDir(), NodeBinary: "/bin/true"})
+	if !errors.Is(err, localcluster.ErrNoBinaries) || c != nil {
+		t.Fatalf("Start without binaries = %v, %v; want ErrNoBinaries", c, err)
 	}
 }
