@@ -6,7 +6,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
-KUSTOMIZE_VERSION ?= v5.8.3
+KUSTOMIZE_VERSION ?= v5.8.1
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 # The real control-plane binaries (etcd, kube-apiserver,
 # kube-controller-manager, kubectl), built from the tools modules under
