@@ -1,0 +1,15 @@
+// Package e2e holds the end-to-end tests of Yzma on Kubernetes, written
+// with sigs.k8s.io/e2e-framework: a user's whole journey with the
+// operator (apply the sample, write, scale up, scale down with leave
+// before shrink, kill a node, kill the operator mid scale-down, delete).
+//
+// The same tests run on two kinds of cluster, chosen by E2E_CLUSTER:
+//
+//	local (default)  test/localcluster: real etcd, kube-apiserver and
+//	                 kube-controller-manager, node pods as local processes;
+//	                 the operator runs as a process with a kubeconfig and
+//	                 reaches pods through the API server's pod proxy.
+//	kind             a kind cluster (needs Docker and kind): the image is
+//	                 built, loaded and deployed with kustomize
+//	                 (make test-e2e-kind).
+package e2e

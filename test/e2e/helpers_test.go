@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+	nodeclient "github.com/yzma/yzma/node/client"
+)
+
+// kube is what the journey's steps use to reach the cluster and the nodes.
+type kube struct {
+	client.Client
+	cfg *rest.Config
+	hc  *http.Client
+}
+
+func newKube(t *testing.T, cfg *envconf.Config) *kube {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(yzmav1.AddToScheme(scheme))
+	rc := rest.CopyConfig(cfg.Client().RESTConfig())
+	rc.QPS, rc.Burst = 50, 100
+	c, err := client.New(rc, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kube{Client: c, cfg: rc, hc: hc}
+}
+
+// nodeAPIs returns a client of each current pod's HTTP API: through the
+// API server's pod proxy (the way in from outside a cluster, like kubectl
+// port-forward) where the platform allows it, else at the pod's IP.
+func (k *kube) nodeAPIs(t *testing.T, ns string) map[string]*nodeclient.Client {
+	t.Helper()
+	out := map[string]*nodeclient.Client{}
+	for _, p := range k.pods(t, ns, podLabels) {
+		base, hc := fmt.Sprintf("%s/api/v1/namespaces/%s/pods/%s:8080/proxy", strings.TrimSuffix(k.cfg.Host, "/"), ns, p.Name), k.hc
+		if !plat.podProxy() {
+			if p.Status.PodIP == "" {
+				continue
+			}
+			base, hc = "http://"+net.JoinHostPort(p.Status.PodIP, "8080"), http.DefaultClient
+		}
+		c, err := nodeclient.New(base, nodeclient.WithHTTPClient(hc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[p.Name] = c
+	}
+	return out
+}
+
+// nodeAPI is nodeAPIs' client of one pod.
+func (k *kube) nodeAPI(t *testing.T, ns, pod string) *nodeclient.Client {
+	t.Helper()
+	c := k.nodeAPIs(t, ns)[pod]
+	if c == nil {
+		t.Fatalf("pod %s has no address", pod)
+	}
+	return c
+}
+
+func (k *kube) cluster(t *testing.T, ns, name string) *yzmav1.YzmaCluster {
+	t.Helper()
+	var c yzmav1.YzmaCluster
+	if err := k.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &c); err != nil {
+		t.Fatalf("get YzmaCluster: %v", err)
+	}
+	return &c
+}
+
+func (k *kube) pods(t *testing.T, ns string, labels map[string]string) []corev1.Pod {
+	t.Helper()
+	var list corev1.PodList
+	if err := k.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels(labels)); err != nil {
+		t.Fatalf("list pods: %v", err)
+	}
+	return list.Items
+}
+
+// writeKeys writes each key (its value is the key) to a pod pick chooses,
+// 8 at a time, retrying a write a pod refuses for a moment.
+func (k *kube) writeKeys(t *testing.T, ns string, keys []string, pick func(i int) string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nodes := k.nodeAPIs(t, ns)
+	work := make(chan int)
+	errs := make(chan error, len(keys))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range work {
+				pod := pick(i)
+				err := retry(ctx, func() error {
+					c := nodes[pod]
+					if c == nil {
+						return fmt.Errorf("no pod %s", pod)
+					}
+					_, err := c.Put(ctx, keys[i], []byte(keys[i]), "text/plain")
+					return err
+				})
+				if err != nil {
+					errs <- fmt.Errorf("put %s on %s: %w", keys[i], pod, err)
+				}
+			}
+		})
+	}
+	for i := range keys {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// missingKeys returns the keys pod does not hold (with the right value).
+func (k *kube) missingKeys(t *testing.T, ns, pod string, keys []string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	node := k.nodeAPI(t, ns, pod)
+	var mu sync.Mutex
+	var missing []string
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for key := range work {
+				v, err := node.Get(ctx, key)
+				if err != nil || string(v.Data) != key {
+					mu.Lock()
+					missing = append(missing, key)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, key := range keys {
+		work <- key
+	}
+	close(work)
+	wg.Wait()
+	return missing
+}
+
+// holdsAll waits until pod holds every key.
+func (k *kube) holdsAll(t *testing.T, ns, pod string, keys []string, timeout time.Duration) {
+	t.Helper()
+	var missing []string
+	waitFor(t, fmt.Sprintf("%s to hold all %d keys", pod, len(keys)), timeout, func() bool {
+		missing = k.missingKeys(t, ns, pod, keys)
+		return len(missing) == 0
+	}, func() string { return fmt.Sprintf("%d missing, e.g. %v", len(missing), missing[:min(5, len(missing))]) })
+}
+
+// retry runs f until it succeeds, for up to 30 s.
+func retry(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// waitFor polls cond every 200 ms until it holds or timeout passes; detail,
+// if given, describes the last state on failure.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool, detail ...func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			msg := ""
+			for _, d := range detail {
+				msg += ": " + d()
+			}
+			t.Fatalf("timed out after %s waiting for %s%s", timeout, what, msg)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// keyRange names n keys with a prefix.
+func keyRange(prefix string, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s-%04d", prefix, i)
+	}
+	return keys
+}
+
+// randomPod picks one of n pods of the cluster at random.
+func randomPod(name string, n int) func(int) string {
+	return func(int) string { return fmt.Sprintf("%s-%d", name, rand.IntN(n)) }
+}

@@ -1,0 +1,314 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+	"github.com/yzma/yzma/test/localcluster"
+)
+
+const (
+	ns     = "yzma-e2e"
+	sample = "yzma-sample"
+)
+
+// selector of the sample's pods.
+var podLabels = map[string]string{"app.kubernetes.io/name": "yzma", "app.kubernetes.io/instance": sample}
+
+// TestJourney is a user's journey with the operator, step by step; each
+// step builds on the previous one.
+func TestJourney(t *testing.T) {
+	var k *kube
+	var written []string // every key written so far
+
+	available := func(t *testing.T, n int32) {
+		t.Helper()
+		var c *yzmav1.YzmaCluster
+		waitFor(t, fmt.Sprintf("%d ready nodes, %d alive members, Available", n, n), 4*time.Minute, func() bool {
+			c = k.cluster(t, ns, sample)
+			return c.Status.ReadyReplicas == n && c.Status.AliveMembers == n && c.Status.ScaleDown == nil &&
+				meta.IsStatusConditionTrue(c.Status.Conditions, yzmav1.ConditionAvailable) && len(k.pods(t, ns, podLabels)) == int(n)
+		}, func() string { return fmt.Sprintf("status %+v", c.Status) })
+	}
+	scale := func(ctx context.Context, t *testing.T, n int) {
+		t.Helper()
+		if out, err := plat.kubectl(ctx, "-n", ns, "scale", "yzmacluster/"+sample, fmt.Sprintf("--replicas=%d", n)); err != nil {
+			t.Fatalf("kubectl scale: %v %s", err, out)
+		}
+	}
+
+	journey := features.New("journey").
+		Setup(func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			k = newKube(t, cfg)
+			nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+			if err := k.Create(ctx, nsObj); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+			return ctx
+		}).
+		Assess("the sample becomes Available with 3 members", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			root, err := localcluster.ModuleRoot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out, err := plat.kubectl(ctx, "-n", ns, "apply", "-f", filepath.Join(root, "config", "samples", "db_v1alpha1_yzmacluster.yaml")); err != nil {
+				t.Fatalf("apply the sample: %v %s", err, out)
+			}
+			available(t, 3)
+			out, err := plat.kubectl(ctx, "-n", ns, "get", "yzma")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(out), "REPLICAS") || !strings.Contains(string(out), "MEMBERS") || !strings.Contains(string(out), "Available") {
+				t.Errorf("kubectl get yzma:\n%s", out)
+			}
+			t.Logf("kubectl get yzma:\n%s", out)
+			return ctx
+		}).
+		Assess("1,000 keys written through the HTTP API, each to a random pod", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			keys := keyRange("a", 1000)
+			k.writeKeys(t, ns, keys, randomPod(sample, 3))
+			written = append(written, keys...)
+			return ctx
+		}).
+		Assess("kubectl scale to 5: the new pods join and hold all 1,000 keys", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			scale(ctx, t, 5)
+			available(t, 5)
+			for _, pod := range []string{sample + "-3", sample + "-4"} {
+				if missing := k.missingKeys(t, ns, pod, written); len(missing) > 0 {
+					t.Errorf("%s became ready without %d keys, e.g. %v", pod, len(missing), missing[:min(5, len(missing))])
+				}
+			}
+			return ctx
+		}).
+		Assess("scale to 2: leave on pods 4, 3, 2 in order, each before its pod goes; nothing lost", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			keys := keyRange("b", 1000)
+			k.writeKeys(t, ns, keys, randomPod(sample, 5)) // many on the pods about to leave
+			written = append(written, keys...)
+
+			trail := watchScaleDown(t, k)
+			scale(ctx, t, 2)
+			available(t, 2)
+			steps := trail.stop()
+			t.Logf("scale-down trail: %v", steps)
+			var order []int
+			for _, pod := range []string{sample + "-4", sample + "-3", sample + "-2"} {
+				left := slices.IndexFunc(steps, func(s string) bool { return s == "left "+pod })
+				gone := slices.Index(steps, "gone "+pod)
+				if left < 0 || gone < 0 || gone < left {
+					t.Errorf("%s: leave confirmed at step %d, pod gone at step %d", pod, left, gone)
+				}
+				order = append(order, left)
+			}
+			if !slices.IsSorted(order) {
+				t.Errorf("leave order by step %v, want 4, 3, 2", order)
+			}
+			events := leaveEvents(t, k)
+			if want := []string{sample + "-4", sample + "-3", sample + "-2"}; !slices.Equal(events, want) {
+				t.Errorf("LeaveSucceeded events for %v, want %v", events, want)
+			}
+			for _, pod := range []string{sample + "-0", sample + "-1"} {
+				k.holdsAll(t, ns, pod, written, time.Minute)
+			}
+			// The sample's scaleDownPolicy is Delete.
+			waitFor(t, "the leavers' claims deleted, the survivors' kept", time.Minute, func() bool {
+				return slices.Equal(claims(t, k), []string{"data-" + sample + "-0", "data-" + sample + "-1"})
+			}, func() string { return fmt.Sprint(claims(t, k)) })
+			return ctx
+		}).
+		Assess("a node killed during writes restarts, rejoins and converges", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			keys := keyRange("c", 300)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				k.writeKeys(t, ns, keys, func(int) string { return sample + "-0" })
+			}()
+			victim := sample + "-1"
+			if err := plat.killNode(ctx, ns, victim); err != nil {
+				t.Fatalf("kill %s: %v", victim, err)
+			}
+			<-done
+			written = append(written, keys...)
+			waitFor(t, victim+" restarted and ready", 2*time.Minute, func() bool {
+				var pod corev1.Pod
+				if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: victim}, &pod); err != nil || len(pod.Status.ContainerStatuses) == 0 {
+					return false
+				}
+				cs := pod.Status.ContainerStatuses[0]
+				return cs.RestartCount >= 1 && cs.Ready
+			})
+			k.holdsAll(t, ns, victim, written, time.Minute)
+			return ctx
+		}).
+		Assess("the operator killed mid scale-down: a new one finishes it, nothing lost", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			scale(ctx, t, 3)
+			available(t, 3)
+			keys := keyRange("d", 300)
+			k.writeKeys(t, ns, keys, func(int) string { return sample + "-2" })
+			written = append(written, keys...)
+
+			scale(ctx, t, 2)
+			waitFor(t, "the scale-down to start", time.Minute, func() bool { return k.cluster(t, ns, sample).Status.ScaleDown != nil })
+			if err := plat.killOperator(ctx); err != nil {
+				t.Fatalf("kill the operator: %v", err)
+			}
+			if n := len(k.pods(t, ns, podLabels)); n != 3 {
+				t.Fatalf("%d pods when the operator was killed: the scale-down was not in the middle", n)
+			}
+			if err := plat.startOperator(ctx); err != nil {
+				t.Fatalf("start the operator: %v", err)
+			}
+			available(t, 2)
+			for _, pod := range []string{sample + "-0", sample + "-1"} {
+				k.holdsAll(t, ns, pod, written, time.Minute)
+			}
+			return ctx
+		}).
+		Assess("deleting the YzmaCluster removes its children; claims follow the delete policy", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			if out, err := plat.kubectl(ctx, "-n", ns, "describe", "yzmacluster", sample); err != nil || !strings.Contains(string(out), "LeaveSucceeded") {
+				t.Errorf("kubectl describe shows no operator events: %v\n%s", err, out)
+			}
+			if err := k.Delete(ctx, k.cluster(t, ns, sample)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "StatefulSet, Services, budget and pods garbage-collected", 2*time.Minute, func() bool {
+				gone := func(obj client.Object, name string) bool {
+					return apierrors.IsNotFound(k.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj))
+				}
+				return gone(&appsv1.StatefulSet{}, sample) && gone(&corev1.Service{}, sample) &&
+					gone(&corev1.Service{}, sample+"-peers") && gone(&policyv1.PodDisruptionBudget{}, sample) &&
+					len(k.pods(t, ns, podLabels)) == 0
+			})
+			// The sample's deletePolicy is Retain: the data stays.
+			if got := claims(t, k); !slices.Equal(got, []string{"data-" + sample + "-0", "data-" + sample + "-1"}) {
+				t.Errorf("claims after delete: %v", got)
+			}
+			return ctx
+		}).
+		Feature()
+	testenv.Test(t, journey)
+}
+
+// claims lists the sample's PersistentVolumeClaims that are not being
+// deleted, by name.
+func claims(t *testing.T, k *kube) []string {
+	var list corev1.PersistentVolumeClaimList
+	if err := k.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range list.Items {
+		if c.DeletionTimestamp == nil {
+			names = append(names, c.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// leaveEvents lists, oldest first, the pods of the operator's
+// LeaveSucceeded events.
+func leaveEvents(t *testing.T, k *kube) []string {
+	var list corev1.EventList
+	if err := k.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(list.Items, func(a, b corev1.Event) int { return a.EventTime.Compare(b.EventTime.Time) })
+	var pods []string
+	for _, e := range list.Items {
+		if e.Reason == "LeaveSucceeded" {
+			pods = append(pods, strings.Fields(e.Message)[1]) // "pod X handed …"
+		}
+	}
+	return pods
+}
+
+// scaleDownTrail records, while a scale-down runs, when the operator
+// records a leave as done ("left X": the step moved past Leaving) and when
+// a pod is deleted ("gone X"). It watches both kinds and orders the
+// updates by resourceVersion, which one etcd numbers in a single sequence.
+type scaleDownTrail struct {
+	mu     sync.Mutex
+	steps  map[int64]string
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+func watchScaleDown(t *testing.T, k *kube) *scaleDownTrail {
+	wc, err := client.NewWithWatch(k.cfg, client.Options{Scheme: k.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &scaleDownTrail{steps: map[int64]string{}, cancel: cancel}
+	clusters, err := wc.Watch(ctx, &yzmav1.YzmaClusterList{}, client.InNamespace(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := wc.Watch(ctx, &corev1.PodList{}, client.InNamespace(ns), client.MatchingLabels(podLabels))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	tr.done.Go(func() {
+		for ev := range clusters.ResultChan() {
+			c, ok := ev.Object.(*yzmav1.YzmaCluster)
+			if !ok {
+				continue
+			}
+			if sd := c.Status.ScaleDown; sd != nil && sd.Phase != yzmav1.PhaseLeaving && !seen[sd.Pod] {
+				seen[sd.Pod] = true
+				tr.add(c.ResourceVersion, "left "+sd.Pod)
+			}
+		}
+	})
+	tr.done.Go(func() {
+		for ev := range pods.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Deleted {
+				tr.add(p.ResourceVersion, "gone "+p.Name)
+			}
+		}
+	})
+	t.Cleanup(func() { tr.stop() })
+	return tr
+}
+
+func (tr *scaleDownTrail) add(rv, s string) {
+	n, _ := strconv.ParseInt(rv, 10, 64)
+	tr.mu.Lock()
+	tr.steps[n] = s
+	tr.mu.Unlock()
+}
+
+// stop ends the watch and returns the steps seen, in order.
+func (tr *scaleDownTrail) stop() []string {
+	tr.cancel()
+	tr.done.Wait()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var out []string
+	for _, rv := range slices.Sorted(maps.Keys(tr.steps)) {
+		out = append(out, tr.steps[rv])
+	}
+	return out
+}

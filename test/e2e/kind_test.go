@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
+	"sigs.k8s.io/e2e-framework/support/kind"
+
+	"github.com/yzma/yzma/test/localcluster"
+)
+
+// kindPlatform runs the journey on a kind cluster (Docker and kind
+// needed): it builds the image, loads it into the cluster and deploys the
+// operator with kustomize, as a user would (make test-e2e-kind).
+type kindPlatform struct {
+	root, name, image, kubeconfig string
+	ctx                           context.Context
+}
+
+const operatorNamespace = "yzma-system"
+
+func (p *kindPlatform) setup(ctx context.Context, cfg *envconf.Config) error {
+	root, err := localcluster.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	p.root, p.name, p.image = root, envOr("E2E_KIND_CLUSTER", "yzma-e2e"), envOr("E2E_IMAGE", "yzma:e2e")
+	if err := p.run(ctx, "docker", "build", "-t", p.image, root); err != nil {
+		return err
+	}
+	for _, step := range []func(context.Context, *envconf.Config) (context.Context, error){
+		envfuncs.CreateCluster(kind.NewProvider(), p.name),
+		envfuncs.LoadImageToCluster(p.name, p.image),
+	} {
+		if ctx, err = step(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	p.ctx = ctx
+	p.kubeconfig = cfg.KubeconfigFile()
+	if err := p.run(ctx, "make", "deploy", "IMG="+p.image); err != nil {
+		return err
+	}
+	_, err = p.kubectl(ctx, "-n", operatorNamespace, "rollout", "status", "deployment", "--timeout=3m")
+	return err
+}
+
+func (p *kindPlatform) teardown(context.Context) error {
+	if os.Getenv("E2E_KEEP") != "" {
+		return nil
+	}
+	_, err := envfuncs.DestroyCluster(p.name)(p.ctx, nil)
+	return err
+}
+
+// killOperator deletes the manager pod at once; its Deployment starts
+// another.
+func (p *kindPlatform) killOperator(ctx context.Context) error {
+	_, err := p.kubectl(ctx, "-n", operatorNamespace, "delete", "pod", "-l", "control-plane=controller-manager",
+		"--grace-period=0", "--force", "--wait=false")
+	return err
+}
+
+func (p *kindPlatform) startOperator(ctx context.Context) error {
+	_, err := p.kubectl(ctx, "-n", operatorNamespace, "rollout", "status", "deployment", "--timeout=3m")
+	return err
+}
+
+// killNode kills the node (PID 1 of its container) from an ephemeral
+// container sharing its process namespace; the kubelet restarts it.
+func (p *kindPlatform) killNode(ctx context.Context, ns, pod string) error {
+	_, err := p.kubectl(ctx, "-n", ns, "debug", pod, "--image=busybox:1.36", "--target=node", "--profile=general",
+		"--", "kill", "-9", "1")
+	return err
+}
+
+func (p *kindPlatform) podProxy() bool { return true }
+
+func (p *kindPlatform) kubectl(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig=" + p.kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return out, nil
+}
+
+func (p *kindPlatform) run(ctx context.Context, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = p.root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Clean(p.kubeconfig))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
