@@ -58,6 +58,14 @@ lint: golangci-lint ## Run golangci-lint.
 test: fmt-check vet k8s-bins ## Run every test (unit, property, store, HTTP, crash, envtest, local cluster).
 	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 $(TESTFLAGS) ./...
 
+.PHONY: test-e2e
+test-e2e: k8s-bins ## Run the end-to-end journey on the local cluster (part of make test).
+	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -v ./test/e2e
+
+.PHONY: test-e2e-kind
+test-e2e-kind: ## Run the end-to-end journey on a new kind cluster (needs Docker and kind; IMG is built and loaded).
+	E2E_CLUSTER=kind E2E_IMAGE=$(IMG) $(GO) test -count=1 -v -timeout 30m ./test/e2e
+
 .PHONY: bench
 bench: ## Run the benchmarks (single-node writes with 1/16/64 writers, reads).
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -71,6 +79,10 @@ build: ## Build the node, yzmactl and the manager into bin/.
 .PHONY: run
 run: ## Run a local 3-node cluster on 127.0.0.1-3:8080-8082, data in .local/ (Ctrl-C stops it).
 	hack/run-local.sh
+
+.PHONY: local-k8s
+local-k8s: k8s-bins ## Run a local Kubernetes (no Docker) with the operator and the sample YzmaCluster (Ctrl-C stops it).
+	$(GO) run ./hack/localcluster
 
 .PHONY: docker-build
 docker-build: ## Build the image IMG holding the node, the manager and yzmactl.

@@ -5,7 +5,8 @@
 // a DNS server. It runs until interrupted.
 //
 //	go run ./hack/localcluster [-dir .local/cluster] [-build=true]
-//	    [-node-binary bin/node] [-image REPO=PATH]... [-apply PATH]... [-v]
+//	    [-node-binary bin/node] [-image REPO=PATH]... [-apply PATH]...
+//	    [-operator=true] [-sample=true] [-v]
 //
 // It builds bin/node from this checkout (unless -build=false), starts the
 // cluster with its files in -dir (wiping the previous cluster's state
@@ -18,6 +19,11 @@
 // on standard output (so `eval "$(…)"`-style use works, logs go to
 // standard error) and runs until SIGINT or SIGTERM, when it stops every
 // pod process and the control plane.
+//
+// With -operator (the default) it also installs the YzmaCluster CRD and
+// runs the operator in this process (it reaches the pods at their loopback
+// IPs) and, with -sample, applies config/samples' 3-node YzmaCluster, so
+// that kubectl get yzma, kubectl scale and kubectl describe work at once.
 //
 // Control-plane logs are in <dir>/logs, each container's output in
 // <dir>/pods/<ns>_<pod>_<uid>/<container>.log (also `kubectl logs`).
@@ -42,11 +48,6 @@ import (
 	"github.com/yzma/yzma/test/localcluster"
 )
 
-// setupSteps run, in order, once the cluster is up and the -apply
-// manifests are applied: the place for setup written in Go (installing the
-// operator's CRDs, starting its manager against c.RESTConfig(), creating a
-// sample YzmaCluster).
-var setupSteps []func(ctx context.Context, c *localcluster.Cluster, log *slog.Logger) error
 
 func main() {
 	os.Exit(run())
@@ -70,6 +71,8 @@ func run() int {
 	flag.Var(&images, "image", "map an image to a binary: `REPO=PATH` (PATH @command runs the container's command); repeatable")
 	flag.Var(&applies, "apply", "manifest file or directory to apply once the cluster is up; repeatable")
 	podKubeconfig := flag.Bool("pod-kubeconfig", false, "give every container KUBECONFIG=<admin kubeconfig>")
+	withOperator := flag.Bool("operator", true, "install the YzmaCluster CRD and run the operator in this process")
+	withSample := flag.Bool("sample", true, "apply config/samples' YzmaCluster (with -operator)")
 	verbose := flag.Bool("v", false, "debug logging")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -119,11 +122,6 @@ func run() int {
 					return err
 				}
 			}
-			for _, step := range setupSteps {
-				if err := step(ctx, c, log); err != nil {
-					return err
-				}
-			}
 			return nil
 		},
 	})
@@ -147,6 +145,14 @@ func run() int {
 	log.Info("cluster running; Ctrl-C stops it",
 		"kubeconfig", c.Kubeconfig(), "dns", c.DNSAddr(), "logs", filepath.Join(c.Dir(), "logs"),
 		"pods", filepath.Join(c.Dir(), "pods"))
+
+	if *withOperator {
+		if err := startOperator(ctx, c, root, *withSample, log); err != nil {
+			log.Error("starting the operator", "err", err)
+			_ = c.Stop()
+			return 1
+		}
+	}
 
 	<-ctx.Done()
 	stop() // a second Ctrl-C kills at once

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+	"github.com/yzma/yzma/controllers"
+	"github.com/yzma/yzma/test/localcluster"
+)
+
+// startOperator installs the CRD, runs the YzmaCluster controller in this
+// process until ctx ends and, if sample is set, applies the sample cluster.
+func startOperator(ctx context.Context, c *localcluster.Cluster, root string, sample bool, log *slog.Logger) error {
+	if err := apply(ctx, c, filepath.Join(root, "config", "crd", "bases"), log); err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(yzmav1.AddToScheme(scheme))
+	mgr, err := ctrl.NewManager(c.RESTConfig(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return fmt.Errorf("operator manager: %w", err)
+	}
+	// The API server does not proxy to loopback addresses: dial the pods.
+	nodes, err := controllers.NewHTTPNodeClient(controllers.PodAccessDirect, nil)
+	if err != nil {
+		return err
+	}
+	r := &controllers.Reconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("yzma-operator"), Nodes: nodes,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("operator controller: %w", err)
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			log.Error("operator stopped", "err", err)
+		}
+	}()
+	log.Info("operator running in this process")
+	if !sample {
+		return nil
+	}
+	if err := apply(ctx, c, filepath.Join(root, "config", "samples", "db_v1alpha1_yzmacluster.yaml"), log); err != nil {
+		return err
+	}
+	log.Info("try: kubectl get yzma -w; kubectl scale yzmacluster/yzma-sample --replicas=5; kubectl describe yzma yzma-sample")
+	return nil
+}
+
