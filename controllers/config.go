@@ -30,9 +30,8 @@ type nodeSecrets struct {
 
 // hash is the configuration hash of s.
 func (s nodeSecrets) hash() string {
-	h := sha256.New()
-	fmt.Fprintf(h, "gossip=%q\ntoken=%q\n", s.GossipKey, s.APIToken)
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	sum := sha256.Sum256(fmt.Appendf(nil, "gossip=%q\ntoken=%q\n", s.GossipKey, s.APIToken))
+	return hex.EncodeToString(sum[:])[:16]
 }
 
 // readSecrets reads the Secret values c references.

@@ -81,8 +81,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	setStatus(&c, p.sts, err)
 	if uerr := r.Status().Update(ctx, &c); uerr != nil {
-		if apierrors.IsConflict(uerr) {
-			return ctrl.Result{Requeue: true}, nil
+		if apierrors.IsConflict(uerr) { // another pass wrote first: redo on its state
+			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 		}
 		return ctrl.Result{}, errors.Join(err, fmt.Errorf("update status: %w", uerr))
 	}
@@ -159,7 +159,7 @@ func (r *Reconciler) apply(ctx context.Context, c *yzmav1.YzmaCluster, obj clien
 	delete(u, "status")
 	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
-	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}),
+	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}),
 		client.FieldOwner(managerName), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply %s %s: %w", kind, obj.GetName(), err)
 	}

@@ -276,7 +276,3 @@ type YzmaClusterList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []YzmaCluster `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&YzmaCluster{}, &YzmaClusterList{})
-}
