@@ -48,7 +48,6 @@ import (
 	"github.com/yzma/yzma/test/localcluster"
 )
 
-
 func main() {
 	os.Exit(run())
 }

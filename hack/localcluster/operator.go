@@ -60,4 +60,3 @@ func startOperator(ctx context.Context, c *localcluster.Cluster, root string, sa
 	log.Info("try: kubectl get yzma -w; kubectl scale yzmacluster/yzma-sample --replicas=5; kubectl describe yzma yzma-sample")
 	return nil
 }
-
