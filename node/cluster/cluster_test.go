@@ -224,7 +224,9 @@ func TestPruneAtCausalStability(t *testing.T) {
 		t.Fatalf("pruned %d, %v; want all 100 ops", n, err)
 	}
 	// A member that left no longer holds pruning back.
-	nodes[2].c.Leave(context.Background())
+	if _, err := nodes[2].c.Leave(context.Background()); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
 	put(t, nodes[0], "after", "v")
 	waitFor(t, 10*time.Second, "node-1 has the new op", func() bool { return converged(t, nodes[:2]) })
 	waitFor(t, 10*time.Second, "the op is pruned", func() bool {

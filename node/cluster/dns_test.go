@@ -39,7 +39,9 @@ func newTestDNS(t testing.TB) *testDNS {
 	}
 	t.Cleanup(func() {
 		_ = srv.Shutdown()
-		<-served
+		if err := <-served; err != nil {
+			t.Errorf("test DNS server: %v", err)
+		}
 	})
 	return d
 }

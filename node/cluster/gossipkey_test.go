@@ -71,7 +71,11 @@ func TestGossipKeySizes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer st.Close()
+				defer func() {
+					if err := st.Close(); err != nil {
+						t.Error(err)
+					}
+				}()
 				c, err := New(Config{Name: "bad-key", BindAddr: "127.0.0.1", GossipKey: key}, st)
 				if err == nil {
 					_ = c.Close()

@@ -106,7 +106,9 @@ func startMember(t *testing.T, name string, tr cluster.Transport, seeds ...strin
 	go func() { served <- srv.Serve() }()
 	t.Cleanup(func() {
 		_ = srv.Shutdown(context.Background())
-		<-served
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
 	})
 	if err := n.SetAPIAddr(srv.Addr().String()); err != nil {
 		t.Fatal(err)

@@ -167,7 +167,10 @@ func TestRestartKeepsAcknowledgedWrites(t *testing.T) {
 }
 
 func TestFreshFileIsANewNode(t *testing.T) {
-	if openStore(t).NodeID() == openStore(t).NodeID() {
+	dir := t.TempDir()
+	a := openAt(t, filepath.Join(dir, "a.db"))
+	b := openAt(t, filepath.Join(dir, "b.db"))
+	if a.NodeID() == b.NodeID() {
 		t.Fatal("two fresh files share a node ID")
 	}
 }
