@@ -40,7 +40,9 @@ func TestMain(m *testing.M) {
 	} else {
 		code = m.Run()
 	}
-	os.RemoveAll(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
 	os.Exit(code)
 }
 
@@ -77,7 +79,7 @@ func startNode(t *testing.T, dbPath string, extraEnv ...string) *proc {
 		defer close(logsDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			fmt.Fprintln(p.logs, sc.Text())
+			_, _ = fmt.Fprintln(p.logs, sc.Text()) // a syncBuffer write does not fail
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "http api listening" {
 				addr <- rec.Addr
@@ -350,7 +352,11 @@ func TestSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatalf("data file does not reopen: %v", err)
 	}
-	defer n.Close()
+	defer func() {
+		if err := n.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	for i := range 20 {
 		item, err := n.Get([]byte(fmt.Sprintf("k%d", i)))
 		if err != nil || string(item.Shown().Value) != fmt.Sprint(i) {

@@ -78,8 +78,8 @@ func newPutCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), tok)
-			return nil
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&file, "file", "", "read the value from `path`")

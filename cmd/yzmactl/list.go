@@ -36,7 +36,9 @@ func newListCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), wireList(page))
 			}
 			for _, e := range page.Keys {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%d\t%s\t%d\n", printable(e.Key), e.Size, e.Type, e.Siblings)
+				if _, err := fmt.Fprintf(cmd.OutOrStdout(), "%s\t%d\t%s\t%d\n", printable(e.Key), e.Size, e.Type, e.Siblings); err != nil {
+					return err
+				}
 			}
 			if page.Next != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "more keys: --after %s\n", printable(page.Next))

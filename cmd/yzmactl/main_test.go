@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -199,5 +200,23 @@ func TestErrors(t *testing.T) {
 	delete(c.env, "YZMA_TOKEN")
 	if got := c.ok("", "get", "k", "--token", "tok"); got != "v" {
 		t.Fatalf("get with --token = %q", got)
+	}
+}
+
+// failWriter is a stdout that cannot be written, like a full disk.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("no space left") }
+
+func TestStdoutWriteError(t *testing.T) {
+	c := newCtl(t, httpapi.Options{})
+	c.ok("", "put", "k", "v")
+	lookup := func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }
+	for _, args := range [][]string{{"put", "k", "w"}, {"list"}, {"get", "k"}} {
+		var errOut bytes.Buffer
+		code := execute(context.Background(), args, strings.NewReader(""), failWriter{}, &errOut, lookup)
+		if code != exitError || !strings.Contains(errOut.String(), "no space left") {
+			t.Errorf("yzmactl %q with stdout failing: exit %d, stderr %q; want exit 2 and the write error", args, code, errOut.String())
+		}
 	}
 }
