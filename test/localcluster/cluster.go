@@ -246,7 +246,7 @@ func (c *Cluster) lockDir() error {
 		return err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+		_ = f.Close() // nothing was written to it
 		return fmt.Errorf("another local cluster is running in %s: %w", c.dir, err)
 	}
 	c.closers = append(c.closers, f.Close)

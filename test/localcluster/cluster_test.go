@@ -2,7 +2,6 @@ package localcluster_test
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -45,7 +44,9 @@ func TestMain(m *testing.M) {
 		}
 	}
 	if nodeBin != "" {
-		os.RemoveAll(filepath.Dir(nodeBin))
+		if err := os.RemoveAll(filepath.Dir(nodeBin)); err != nil {
+			fmt.Fprintln(os.Stderr, "removing the node binary:", err)
+		}
 	}
 	os.Exit(code)
 }
@@ -114,5 +115,3 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx 
 		}
 	}
 }
-
-var errNotYet = errors.New("not yet")

@@ -76,7 +76,7 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	}
 	apiLog, err := os.Create(filepath.Join(logDir, "kube-apiserver.log"))
 	if err != nil {
-		etcdLog.Close()
+		_ = etcdLog.Close() // nothing was written to it yet
 		return err
 	}
 	c.closers = append(c.closers, etcdLog.Close, apiLog.Close)

@@ -65,7 +65,7 @@ func listenDNS(addr, domain string, c client.Reader, log *slog.Logger) (*dnsServ
 		if err == nil {
 			break
 		}
-		pc.Close()
+		_ = pc.Close() // unused: give its port back
 		if port != "0" || attempt > 20 {
 			return nil, fmt.Errorf("DNS: %w", err)
 		}

@@ -87,7 +87,7 @@ func (s *logServer) containerLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read
 	var out io.Writer = w
 	if lb, err := strconv.ParseInt(q.Get("limitBytes"), 10, 64); err == nil && lb > 0 {
 		out = &limitWriter{w: w, n: lb}

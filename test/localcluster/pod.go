@@ -404,13 +404,13 @@ func (rt *podRuntime) runOnce(c *container) (int, error) {
 	rt.mu.Lock()
 	if rt.terminating {
 		rt.mu.Unlock()
-		out.Close()
+		_ = out.Close() // nothing was written to it
 		return 0, nil
 	}
 	err = cmd.Start()
 	if err != nil {
 		rt.mu.Unlock()
-		out.Close()
+		_ = out.Close() // nothing was written to it
 		return rt.startFailed(c, err)
 	}
 	exited := make(chan struct{})
@@ -430,7 +430,9 @@ func (rt *podRuntime) runOnce(c *container) (int, error) {
 	go func() {
 		_ = cmd.Wait()
 		status = cmd.ProcessState
-		out.Close()
+		if err := out.Close(); err != nil {
+			rt.log.Warn("closing the container log", "container", c.spec.Name, "log", c.logPath, "err", err)
+		}
 		close(exited)
 	}()
 

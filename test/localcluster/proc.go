@@ -93,7 +93,7 @@ func (s *supervised) launch() error {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
-		out.Close()
+		_ = out.Close() // nothing was written to it
 		return fmt.Errorf("start %s: %w", s.name, err)
 	}
 	exited := make(chan struct{})
@@ -103,7 +103,9 @@ func (s *supervised) launch() error {
 	s.log.Info("started "+s.name, "pid", cmd.Process.Pid, "log", s.logPath)
 	go func() {
 		err := cmd.Wait()
-		out.Close()
+		if cerr := out.Close(); cerr != nil {
+			s.log.Warn("closing the log of "+s.name, "log", s.logPath, "err", cerr)
+		}
 		s.mu.Lock()
 		stopped := s.stopped
 		s.mu.Unlock()

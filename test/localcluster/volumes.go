@@ -80,7 +80,7 @@ func writeKeys(dir string, o objects, kind, name string, items []corev1.KeyToPat
 	if err != nil {
 		return err
 	}
-	if data == nil && !(optional != nil && *optional) {
+	if data == nil && (optional == nil || !*optional) {
 		return configErrorf("ContainerCreating", "%s %q not found", kind, name)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
