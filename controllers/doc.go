@@ -9,6 +9,7 @@
 //	poddisruption.go   the PodDisruptionBudget (maxUnavailable 1)
 //	scaledown.go       the scale-down state machine: leave before shrink
 //	statefulset.go     the StatefulSet of node pods
+//	volumes.go         existing claims grown to a larger spec.storage.size
 //	members.go         the membership as a ready node reports it
 //	status.go          replicas, conditions, phase, observedGeneration
 //

@@ -60,6 +60,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=pods/proxy,verbs=get;create
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one YzmaCluster's children to its spec, one step per
@@ -114,6 +115,9 @@ func (r *Reconciler) reconcile(ctx context.Context, p *pass) error {
 		return err
 	}
 	if err := r.reconcileStatefulSet(ctx, c, p.sts, n, p.secrets); err != nil {
+		return err
+	}
+	if err := r.reconcileVolumes(ctx, c); err != nil {
 		return err
 	}
 	if err := r.observe(ctx, p); err != nil {
