@@ -57,7 +57,9 @@ func runSuite(m *testing.M) int {
 		}
 	}
 	if nodeBin != "" {
-		os.RemoveAll(filepath.Dir(nodeBin))
+		if err := os.RemoveAll(filepath.Dir(nodeBin)); err != nil {
+			fmt.Fprintf(os.Stderr, "remove the node binary: %v\n", err)
+		}
 	}
 	return code
 }
