@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/nettest"
 	"github.com/yzma/yzma/node/client"
 )
 
@@ -81,7 +82,7 @@ func TestLeaveOverHTTPKeepsEveryWrite(t *testing.T) {
 // and advertise their own IP, and form one cluster (with encrypted gossip).
 func TestBindHostSharesOneNetwork(t *testing.T) {
 	ips := []string{"127.0.0.61", "127.0.0.62"}
-	apiPort, gossipPort := freePortOn(t, ips...), freePortOn(t, ips...)
+	apiPort, gossipPort := nettest.FreePort(t, ips...), nettest.FreePort(t, ips...)
 	dir := t.TempDir()
 	podEnv := func(i int) []string {
 		return []string{

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/nettest"
 	"github.com/yzma/yzma/node"
 	"github.com/yzma/yzma/node/client"
 )
@@ -115,48 +115,7 @@ func startNode(t *testing.T, dbPath string, extraEnv ...string) *proc {
 // freePort returns a port free for both TCP and UDP on 127.0.0.1.
 func freePort(t *testing.T) int {
 	t.Helper()
-	return freePortOn(t, "127.0.0.1")
-}
-
-// freePortOn returns a port free for both TCP and UDP on every one of ips.
-func freePortOn(t *testing.T, ips ...string) int {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ips[0], "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		_ = ln.Close()
-		if portFree(port, ips) {
-			return port
-		}
-	}
-	t.Fatalf("no port free on all of %v", ips)
-	return 0
-}
-
-func portFree(port int, ips []string) bool {
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			_ = c.Close()
-		}
-	}()
-	for _, ip := range ips {
-		addr := net.JoinHostPort(ip, fmt.Sprint(port))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return false
-		}
-		closers = append(closers, ln)
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return false
-		}
-		closers = append(closers, pc)
-	}
-	return true
+	return nettest.FreePort(t, "127.0.0.1")
 }
 
 // cleanEnv is the test's environment without YZMA_* settings.

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -87,46 +86,4 @@ func (d *testDNS) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	d.mu.Unlock()
 	_ = w.WriteMsg(m)
-}
-
-// sharedPort returns a port free for TCP and UDP on each of ips: members
-// found through DNS all gossip on the same port.
-func sharedPort(t testing.TB, ips ...string) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ips[0], "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		_ = ln.Close()
-		if portFree(port, ips) {
-			return port
-		}
-	}
-	t.Fatalf("no port free on all of %v", ips)
-	return 0
-}
-
-func portFree(port int, ips []string) bool {
-	var closers []interface{ Close() error }
-	defer func() {
-		for _, c := range closers {
-			_ = c.Close()
-		}
-	}()
-	for _, ip := range ips {
-		addr := net.JoinHostPort(ip, strconv.Itoa(port))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return false
-		}
-		closers = append(closers, ln)
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return false
-		}
-		closers = append(closers, pc)
-	}
-	return true
 }

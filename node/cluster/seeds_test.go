@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/yzma/yzma/internal/nettest"
 )
 
 // viaDNS makes a member find its seeds only through name on d, gossiping on
@@ -39,7 +41,7 @@ func TestSeedDNSFormsOneCluster(t *testing.T) {
 	const name = "yzma-headless.test.svc"
 	ips := loopbackIPs(40, 3)
 	d.set(name, ips...)
-	port := sharedPort(t, ips...)
+	port := nettest.FreePort(t, ips...)
 	net := newTestNet(t)
 	dir := t.TempDir()
 	var nodes []*testNode
@@ -62,7 +64,7 @@ func TestSeedDNSListingOnlySelfStartsAlone(t *testing.T) {
 	ip := loopbackIPs(43, 1)
 	d.set(name, ip...)
 	start := time.Now()
-	tn := newTestNet(t).startNodeWith("solo", 43, filepath.Join(t.TempDir(), "solo.db"), viaDNS(d, name, sharedPort(t, ip...)),
+	tn := newTestNet(t).startNodeWith("solo", 43, filepath.Join(t.TempDir(), "solo.db"), viaDNS(d, name, nettest.FreePort(t, ip...)),
 		func(c *Config) { c.JoinTimeout = 30 * time.Second })
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("Join took %v: it waited for seeds instead of starting alone", took)
@@ -81,7 +83,7 @@ func TestSeedDNSListingOnlySelfStartsAlone(t *testing.T) {
 func TestSeedHostNamesUseResolver(t *testing.T) {
 	d := newTestDNS(t)
 	ips := loopbackIPs(44, 2)
-	port := sharedPort(t, ips...)
+	port := nettest.FreePort(t, ips...)
 	d.set("yzma-0.yzma.test", ips[0])
 	d.set("yzma-1.yzma.test", ips[1])
 	byName := func(c *Config) {
@@ -105,7 +107,7 @@ func TestSeedHostNamesUseResolver(t *testing.T) {
 func TestReseedingMergesSplitStart(t *testing.T) {
 	d := newTestDNS(t)
 	ips := loopbackIPs(46, 2)
-	port := sharedPort(t, ips...)
+	port := nettest.FreePort(t, ips...)
 	names := []string{"a.split.test", "b.split.test"}
 	net := newTestNet(t)
 	dir := t.TempDir()
