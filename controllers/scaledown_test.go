@@ -144,9 +144,10 @@ func TestScaleDownLeavesBeforeEachShrinkWithRealNodes(t *testing.T) {
 			}
 		}
 	}
-	if n := len(eventsWithReason(t, ns, reasonScaleDownStep)); n != 3 {
-		t.Errorf("%d %s events, want 3", n, reasonScaleDownStep)
-	}
+	// Events are written in the background.
+	waitFor(t, "3 "+reasonScaleDownStep+" events", 10*time.Second, func() bool {
+		return len(eventsWithReason(t, ns, reasonScaleDownStep)) == 3
+	})
 }
 
 // filterTrail keeps successful leaves and replica changes.
@@ -194,9 +195,10 @@ func TestFailedLeaveBlocksTheShrink(t *testing.T) {
 		cond := condition(t, c, yzmav1.ConditionScalingDown)
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == reasonLeaveFailed
 	})
-	if warn := eventsWithReason(t, ns, reasonLeaveFailed); len(warn) == 0 || warn[0].Type != corev1.EventTypeWarning {
-		t.Errorf("LeaveFailed events %+v, want a Warning", warn)
-	}
+	waitFor(t, "a LeaveFailed Warning event", 10*time.Second, func() bool {
+		warn := eventsWithReason(t, ns, reasonLeaveFailed)
+		return len(warn) > 0 && warn[0].Type == corev1.EventTypeWarning
+	})
 	cl := getCluster(t, ns, c.Name)
 	if n := stsReplicas(t, c); n != 3 || podCount(t, c) != 3 {
 		t.Errorf("after a failed leave: StatefulSet %d, %d pods; want 3 and 3", n, podCount(t, c))

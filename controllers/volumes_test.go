@@ -86,7 +86,7 @@ func TestGrowingStorageExpandsBoundClaims(t *testing.T) {
 		q := got.Spec.Resources.Requests[corev1.ResourceStorage]
 		return q.String() == "3Gi"
 	})
-	if n := len(eventsWithReason(t, ns, reasonVolumeExpanding)); n == 0 {
-		t.Error("no VolumeExpanding event")
-	}
+	waitFor(t, "a VolumeExpanding event", 10*time.Second, func() bool {
+		return len(eventsWithReason(t, ns, reasonVolumeExpanding)) > 0
+	})
 }

@@ -123,10 +123,11 @@ func TestJourney(t *testing.T) {
 			if !slices.IsSorted(order) {
 				t.Errorf("leave order by step %v, want 4, 3, 2", order)
 			}
-			events := leaveEvents(t, k)
-			if want := []string{sample + "-4", sample + "-3", sample + "-2"}; !slices.Equal(events, want) {
-				t.Errorf("LeaveSucceeded events for %v, want %v", events, want)
-			}
+			var events []string
+			waitFor(t, "LeaveSucceeded events for pods 4, 3, 2 in that order", 30*time.Second, func() bool {
+				events = leaveEvents(t, k) // written in the background
+				return slices.Equal(events, []string{sample + "-4", sample + "-3", sample + "-2"})
+			}, func() string { return fmt.Sprint(events) })
 			for _, pod := range []string{sample + "-0", sample + "-1"} {
 				k.holdsAll(t, ns, pod, written, time.Minute)
 			}
