@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -215,6 +217,14 @@ func TestFailedLeaveBlocksTheShrink(t *testing.T) {
 	})
 	if n := len(nodes.leaves()); n < 2 {
 		t.Errorf("%d leave calls, want a retry", n)
+	}
+	for name, c := range map[string]prometheus.Collector{"leave attempts": leaveAttempts, "leave failures": leaveFailures, "leave duration": leaveDuration} {
+		if testutil.CollectAndCount(c) == 0 {
+			t.Errorf("%s metric not exported", name)
+		}
+	}
+	if testutil.ToFloat64(leaveFailures) < 1 || testutil.ToFloat64(leaveAttempts) < 2 {
+		t.Errorf("metrics: %v leave attempts, %v failures", testutil.ToFloat64(leaveAttempts), testutil.ToFloat64(leaveFailures))
 	}
 	waitFor(t, "Degraded cleared", 10*time.Second, func() bool {
 		return meta.IsStatusConditionFalse(getCluster(t, ns, c.Name).Status.Conditions, yzmav1.ConditionDegraded)
