@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
@@ -125,7 +126,7 @@ func TestJourney(t *testing.T) {
 			}
 			var events []string
 			waitFor(t, "LeaveSucceeded events for pods 4, 3, 2 in that order", 30*time.Second, func() bool {
-				events = leaveEvents(t, k) // written in the background
+				events = leaveEvents(t, k, k.cluster(t, ns, sample).UID) // written in the background
 				return slices.Equal(events, []string{sample + "-4", sample + "-3", sample + "-2"})
 			}, func() string { return fmt.Sprint(events) })
 			for _, pod := range []string{sample + "-0", sample + "-1"} {
@@ -206,6 +207,15 @@ func TestJourney(t *testing.T) {
 			}
 			return ctx
 		}).
+		Teardown(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			// The retained claims would hand a later run old data.
+			err := k.DeleteAllOf(ctx, &corev1.PersistentVolumeClaim{}, client.InNamespace(ns), client.MatchingLabels(podLabels))
+			if err != nil {
+				t.Errorf("delete the retained claims: %v", err)
+			}
+			waitFor(t, "the claims gone", time.Minute, func() bool { return len(claims(t, k)) == 0 })
+			return ctx
+		}).
 		Feature()
 	testenv.Test(t, journey)
 }
@@ -228,8 +238,8 @@ func claims(t *testing.T, k *kube) []string {
 }
 
 // leaveEvents lists, oldest first, the pods of the operator's
-// LeaveSucceeded events.
-func leaveEvents(t *testing.T, k *kube) []string {
+// LeaveSucceeded events about the YzmaCluster with this UID.
+func leaveEvents(t *testing.T, k *kube, uid types.UID) []string {
 	var list corev1.EventList
 	if err := k.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
@@ -237,7 +247,7 @@ func leaveEvents(t *testing.T, k *kube) []string {
 	slices.SortFunc(list.Items, func(a, b corev1.Event) int { return a.EventTime.Compare(b.EventTime.Time) })
 	var pods []string
 	for _, e := range list.Items {
-		if e.Reason == "LeaveSucceeded" {
+		if e.Reason == "LeaveSucceeded" && e.InvolvedObject.UID == uid {
 			pods = append(pods, strings.Fields(e.Message)[1]) // "pod X handed …"
 		}
 	}
