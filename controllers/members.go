@@ -14,6 +14,9 @@ import (
 // last known membership stays.
 func (r *Reconciler) refreshMembers(ctx context.Context, p *pass) {
 	c := p.c
+	if p.sts == nil { // just created, not in the cache yet
+		return
+	}
 	limit := ptrValue(p.sts.Spec.Replicas, 0)
 	if op := c.Status.ScaleDown; op != nil {
 		limit = min(limit, op.Ordinal)
