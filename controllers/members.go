@@ -7,6 +7,7 @@ import (
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 	"github.com/yzma/yzma/node/api"
+	"k8s.io/utils/ptr"
 )
 
 // refreshMembers records the membership as the lowest ready pod that
@@ -17,27 +18,37 @@ func (r *Reconciler) refreshMembers(ctx context.Context, p *pass) {
 	if p.sts == nil { // just created, not in the cache yet
 		return
 	}
-	limit := ptrValue(p.sts.Spec.Replicas, 0)
+	limit := ptr.Deref(p.sts.Spec.Replicas, 0)
 	if op := c.Status.ScaleDown; op != nil {
 		limit = min(limit, op.Ordinal)
 	}
-	for _, name := range readyPods(p, limit) {
-		mctx, cancel := context.WithTimeout(ctx, membersTimeout)
-		members, err := r.Nodes.Members(mctx, p.target(name))
-		cancel()
-		if err != nil {
-			continue
-		}
-		c.Status.Members = memberStatus(members)
-		c.Status.AliveMembers = 0
-		for _, m := range c.Status.Members {
-			if m.State == "alive" {
-				c.Status.AliveMembers++
-			}
-		}
-		clusterMembers.WithLabelValues(c.Namespace, c.Name).Set(float64(c.Status.AliveMembers))
+	members, _, ok := r.askMembers(ctx, p, limit)
+	if !ok {
 		return
 	}
+	c.Status.Members = memberStatus(members)
+	c.Status.AliveMembers = 0
+	for _, m := range c.Status.Members {
+		if m.State == "alive" {
+			c.Status.AliveMembers++
+		}
+	}
+	clusterMembers.WithLabelValues(c.Namespace, c.Name).Set(float64(c.Status.AliveMembers))
+}
+
+// askMembers returns the membership as the lowest ready pod with an
+// ordinal below limit that answers reports it, and that pod's name; ok is
+// false when none answers.
+func (r *Reconciler) askMembers(ctx context.Context, p *pass, limit int32) (members []api.Member, from string, ok bool) {
+	for _, name := range readyPods(p, limit) {
+		mctx, cancel := context.WithTimeout(ctx, membersTimeout)
+		ms, err := r.Nodes.Members(mctx, p.target(name))
+		cancel()
+		if err == nil {
+			return ms, name, true
+		}
+	}
+	return nil, "", false
 }
 
 // memberStatus converts a node's answer to the status form, sorted by name.

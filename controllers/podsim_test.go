@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
@@ -131,7 +132,7 @@ func (s *podSim) step(ctx context.Context) error {
 	if err := k8s.Get(ctx, client.ObjectKey{Namespace: s.c.Namespace, Name: stsName(s.c)}, &sts); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	want := ptrValue(sts.Spec.Replicas, 1)
+	want := ptr.Deref(sts.Spec.Replicas, 1)
 	var pods corev1.PodList
 	if err := k8s.List(ctx, &pods, client.InNamespace(s.c.Namespace), client.MatchingLabels(selectorLabels(s.c))); err != nil {
 		return err

@@ -9,9 +9,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -82,9 +82,9 @@ func (r *Reconciler) scaleDown(ctx context.Context, p *pass) (int32, error) {
 	}
 	op := c.Status.ScaleDown
 	if op == nil {
-		current := ptrValue(p.sts.Spec.Replicas, desired)
+		current := ptr.Deref(p.sts.Spec.Replicas, desired)
 		if desired >= current {
-			r.setScalingDown(c, metav1.ConditionFalse, reasonIdle, "no scale-down in progress")
+			r.setScalingDown(c, false, reasonIdle, "no scale-down in progress")
 			return desired, nil
 		}
 		ordinal := current - 1
@@ -122,7 +122,7 @@ func (r *Reconciler) stepLeave(p *pass) {
 	key := types.NamespacedName{Namespace: c.Namespace, Name: op.Pod}
 	if call := r.leaves.take(key); call != nil {
 		if !call.done {
-			r.setScalingDown(c, metav1.ConditionTrue, reasonLeaving, "pod %s is handing its data off (attempt %d)", op.Pod, op.Attempts)
+			r.setScalingDown(c, true, reasonLeaving, "pod %s is handing its data off (attempt %d)", op.Pod, op.Attempts)
 			p.wantRequeue(pollInterval)
 			return
 		}
@@ -132,7 +132,7 @@ func (r *Reconciler) stepLeave(p *pass) {
 			r.setPhase(op, yzmav1.PhaseConfirming)
 			r.event(c, corev1.EventTypeNormal, reasonLeaveSucceeded, "Leave",
 				"pod %s handed its data off to %d peers and left the cluster", op.Pod, len(call.result.Peers))
-			r.setScalingDown(c, metav1.ConditionTrue, reasonConfirming, "pod %s left; waiting for another member to confirm", op.Pod)
+			r.setScalingDown(c, true, reasonConfirming, "pod %s left; waiting for another member to confirm", op.Pod)
 			p.wantRequeue(time.Millisecond)
 			return
 		}
@@ -142,7 +142,7 @@ func (r *Reconciler) stepLeave(p *pass) {
 			"leave of pod %s failed (attempt %d), nothing was shrunk; retrying in %s: %v", op.Pod, op.Attempts, leaveBackoff(op.Attempts), call.err)
 	}
 	if op.LastError != "" {
-		r.setScalingDown(c, metav1.ConditionFalse, reasonLeaveFailed, "leave of pod %s failed (attempt %d): %s", op.Pod, op.Attempts, op.LastError)
+		r.setScalingDown(c, false, reasonLeaveFailed, "leave of pod %s failed (attempt %d): %s", op.Pod, op.Attempts, op.LastError)
 		if op.LastAttemptAt != nil {
 			if wait := op.LastAttemptAt.Add(leaveBackoff(op.Attempts)).Sub(r.now()); wait > 0 {
 				p.wantRequeue(wait)
@@ -152,7 +152,7 @@ func (r *Reconciler) stepLeave(p *pass) {
 	}
 	pod := p.pods[op.Pod]
 	if !podRunning(pod) {
-		r.setScalingDown(c, metav1.ConditionFalse, reasonWaitingForPod,
+		r.setScalingDown(c, false, reasonWaitingForPod,
 			"pod %s is not running; it must run to hand its data off before it is removed", op.Pod)
 		p.wantRequeue(pollInterval)
 		return
@@ -163,7 +163,7 @@ func (r *Reconciler) stepLeave(p *pass) {
 	leaveAttempts.Inc()
 	r.leaves.start(c, r.Nodes, p.target(op.Pod))
 	r.event(c, corev1.EventTypeNormal, reasonLeaveStarted, "Leave", "asking pod %s to leave the cluster (attempt %d)", op.Pod, op.Attempts)
-	r.setScalingDown(c, metav1.ConditionTrue, reasonLeaving, "pod %s is handing its data off (attempt %d)", op.Pod, op.Attempts)
+	r.setScalingDown(c, true, reasonLeaving, "pod %s is handing its data off (attempt %d)", op.Pod, op.Attempts)
 	p.wantRequeue(pollInterval)
 }
 
@@ -171,34 +171,29 @@ func (r *Reconciler) stepLeave(p *pass) {
 // it reports true, and moves on to shrinking, once one says so.
 func (r *Reconciler) stepConfirm(ctx context.Context, p *pass) bool {
 	c, op := p.c, p.c.Status.ScaleDown
-	for _, name := range readyPods(p, op.Ordinal) {
-		mctx, cancel := context.WithTimeout(ctx, membersTimeout)
-		members, err := r.Nodes.Members(mctx, p.target(name))
-		cancel()
-		if err != nil {
-			continue
-		}
-		i := slices.IndexFunc(members, func(m api.Member) bool { return m.Name == op.Pod })
-		if i < 0 || members[i].State == "left" {
-			r.setPhase(op, yzmav1.PhaseShrinking)
-			r.event(c, corev1.EventTypeNormal, reasonLeaveConfirmed, "ScaleDown",
-				"member %s confirms pod %s left; shrinking the StatefulSet to %d", name, op.Pod, op.Ordinal)
-			r.setScalingDown(c, metav1.ConditionTrue, reasonShrinking, "pod %s left; waiting for it to be removed", op.Pod)
-			p.wantRequeue(pollInterval)
-			return true
-		}
-		// Still a member: after a while, leave again (the node may have
-		// restarted and rejoined; leave is idempotent).
-		if r.now().Sub(op.PhaseSince.Time) > confirmTimeout {
-			r.setPhase(op, yzmav1.PhaseLeaving)
-			p.wantRequeue(time.Millisecond)
-			return false
-		}
-		r.setScalingDown(c, metav1.ConditionTrue, reasonConfirming, "member %s still lists pod %s as %s", name, op.Pod, members[i].State)
+	members, name, ok := r.askMembers(ctx, p, op.Ordinal)
+	if !ok {
+		r.setScalingDown(c, false, reasonNoConfirmation, "no remaining ready member answered to confirm that pod %s left", op.Pod)
 		p.wantRequeue(pollInterval)
 		return false
 	}
-	r.setScalingDown(c, metav1.ConditionFalse, reasonNoConfirmation, "no remaining ready member answered to confirm that pod %s left", op.Pod)
+	i := slices.IndexFunc(members, func(m api.Member) bool { return m.Name == op.Pod })
+	if i < 0 || members[i].State == "left" {
+		r.setPhase(op, yzmav1.PhaseShrinking)
+		r.event(c, corev1.EventTypeNormal, reasonLeaveConfirmed, "ScaleDown",
+			"member %s confirms pod %s left; shrinking the StatefulSet to %d", name, op.Pod, op.Ordinal)
+		r.setScalingDown(c, true, reasonShrinking, "pod %s left; waiting for it to be removed", op.Pod)
+		p.wantRequeue(pollInterval)
+		return true
+	}
+	// Still a member: after a while, leave again (the node may have
+	// restarted and rejoined; leave is idempotent).
+	if r.now().Sub(op.PhaseSince.Time) > confirmTimeout {
+		r.setPhase(op, yzmav1.PhaseLeaving)
+		p.wantRequeue(time.Millisecond)
+		return false
+	}
+	r.setScalingDown(c, true, reasonConfirming, "member %s still lists pod %s as %s", name, op.Pod, members[i].State)
 	p.wantRequeue(pollInterval)
 	return false
 }
@@ -214,7 +209,7 @@ func (r *Reconciler) stepShrink(p *pass) {
 	scaleDownSteps.WithLabelValues("completed").Inc()
 	r.event(c, corev1.EventTypeNormal, reasonScaleDownStep, "ScaleDown", "pod %s left and was removed; %d nodes remain", op.Pod, op.Ordinal)
 	c.Status.ScaleDown = nil
-	r.setScalingDown(c, metav1.ConditionFalse, reasonIdle, "no scale-down in progress")
+	r.setScalingDown(c, false, reasonIdle, "no scale-down in progress")
 	if replicas(c) < op.Ordinal {
 		p.wantRequeue(time.Millisecond)
 	}
@@ -254,7 +249,7 @@ func (r *Reconciler) revertScaleDown(ctx context.Context, p *pass, desired int32
 	r.event(c, corev1.EventTypeNormal, reasonScaleDownRevert, "ScaleDown",
 		"replicas raised to %d while pod %s was leaving (phase %s); it stays a member: %s", desired, op.Pod, op.Phase, how)
 	c.Status.ScaleDown = nil
-	r.setScalingDown(c, metav1.ConditionFalse, reasonIdle, "no scale-down in progress")
+	r.setScalingDown(c, false, reasonIdle, "no scale-down in progress")
 	return desired, nil
 }
 
@@ -263,11 +258,8 @@ func (r *Reconciler) setPhase(op *yzmav1.ScaleDown, phase yzmav1.ScaleDownPhase)
 	op.PhaseSince = metav1.NewTime(r.now())
 }
 
-func (r *Reconciler) setScalingDown(c *yzmav1.YzmaCluster, status metav1.ConditionStatus, reason, format string, args ...any) {
-	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{
-		Type: yzmav1.ConditionScalingDown, Status: status, Reason: reason,
-		Message: fmt.Sprintf(format, args...), ObservedGeneration: c.Generation,
-	})
+func (r *Reconciler) setScalingDown(c *yzmav1.YzmaCluster, running bool, reason, format string, args ...any) {
+	setCondition(c, yzmav1.ConditionScalingDown, running, reason, format, args...)
 }
 
 // leaveBackoff is the wait after the given number of attempts failed.
@@ -306,11 +298,4 @@ func readyPods(p *pass, limit int32) []string {
 		}
 	}
 	return names
-}
-
-func ptrValue[T any](v *T, def T) T {
-	if v == nil {
-		return def
-	}
-	return *v
 }

@@ -73,8 +73,7 @@ func (s *standIn) Leave(ctx context.Context, t Target) (_ api.LeaveResult, err e
 		return api.LeaveResult{}, fail
 	}
 	if s.inner != nil {
-		res, err := s.inner.Leave(ctx, t)
-		return res, err
+		return s.inner.Leave(ctx, t)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -34,44 +34,34 @@ func setStatus(c *yzmav1.YzmaCluster, sts *appsv1.StatefulSet, passErr error) {
 		st.Replicas = sts.Status.Replicas
 		st.ReadyReplicas = sts.Status.ReadyReplicas
 	}
-	cond := func(typ string, ok bool, reason, format string, args ...any) {
-		s := metav1.ConditionFalse
-		if ok {
-			s = metav1.ConditionTrue
-		}
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-			Type: typ, Status: s, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: c.Generation,
-		})
-	}
-
 	if st.ReadyReplicas > 0 {
-		cond(yzmav1.ConditionAvailable, true, reasonNodesReady, "%d of %d nodes ready", st.ReadyReplicas, desired)
+		setCondition(c, yzmav1.ConditionAvailable, true, reasonNodesReady, "%d of %d nodes ready", st.ReadyReplicas, desired)
 	} else {
-		cond(yzmav1.ConditionAvailable, false, reasonNoNodeReady, "no node is ready")
+		setCondition(c, yzmav1.ConditionAvailable, false, reasonNoNodeReady, "no node is ready")
 	}
 
 	switch {
 	case st.ScaleDown != nil:
-		cond(yzmav1.ConditionProgressing, true, reasonShrinking, "scaling down: pod %s is %s", st.ScaleDown.Pod, st.ScaleDown.Phase)
+		setCondition(c, yzmav1.ConditionProgressing, true, reasonShrinking, "scaling down: pod %s is %s", st.ScaleDown.Pod, st.ScaleDown.Phase)
 	case sts == nil || sts.Status.ObservedGeneration < sts.Generation || sts.Status.UpdatedReplicas < st.Replicas ||
 		sts.Status.UpdateRevision != sts.Status.CurrentRevision:
-		cond(yzmav1.ConditionProgressing, true, reasonRollingOut, "rolling out the node pods")
+		setCondition(c, yzmav1.ConditionProgressing, true, reasonRollingOut, "rolling out the node pods")
 	case st.Replicas < desired || st.ReadyReplicas < desired:
-		cond(yzmav1.ConditionProgressing, true, reasonScalingUp, "%d of %d nodes ready", st.ReadyReplicas, desired)
+		setCondition(c, yzmav1.ConditionProgressing, true, reasonScalingUp, "%d of %d nodes ready", st.ReadyReplicas, desired)
 	default:
-		cond(yzmav1.ConditionProgressing, false, reasonStable, "all %d nodes ready and up to date", desired)
+		setCondition(c, yzmav1.ConditionProgressing, false, reasonStable, "all %d nodes ready and up to date", desired)
 	}
 
 	switch {
 	case passErr == nil && (st.ScaleDown == nil || st.ScaleDown.LastError == ""):
-		cond(yzmav1.ConditionDegraded, false, reasonAsExpected, "reconciled")
+		setCondition(c, yzmav1.ConditionDegraded, false, reasonAsExpected, "reconciled")
 		st.ObservedGeneration = c.Generation
 	case passErr == nil:
-		cond(yzmav1.ConditionDegraded, true, reasonLeaveFailed, "leave of pod %s failed: %s", st.ScaleDown.Pod, st.ScaleDown.LastError)
+		setCondition(c, yzmav1.ConditionDegraded, true, reasonLeaveFailed, "leave of pod %s failed: %s", st.ScaleDown.Pod, st.ScaleDown.LastError)
 	case errors.Is(passErr, ErrSecret):
-		cond(yzmav1.ConditionDegraded, true, reasonSecretProblem, "%v", passErr)
+		setCondition(c, yzmav1.ConditionDegraded, true, reasonSecretProblem, "%v", passErr)
 	default:
-		cond(yzmav1.ConditionDegraded, true, reasonReconcileError, "%v", passErr)
+		setCondition(c, yzmav1.ConditionDegraded, true, reasonReconcileError, "%v", passErr)
 	}
 	st.Phase = phase(st)
 }
@@ -90,4 +80,15 @@ func phase(st *yzmav1.YzmaClusterStatus) string {
 	default:
 		return "Pending"
 	}
+}
+
+// setCondition sets one condition of c, True when ok, for c's generation.
+func setCondition(c *yzmav1.YzmaCluster, typ string, ok bool, reason, format string, args ...any) {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: c.Generation,
+	})
 }

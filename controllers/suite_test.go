@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/testwait"
+
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -186,13 +188,7 @@ func startManager(t *testing.T, nodes NodeClient) *manager {
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.For(t, what, timeout, 50*time.Millisecond, cond)
 }
 
 // getCluster reads the YzmaCluster.

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/testwait"
+
 	"github.com/yzma/yzma/internal/nettest"
 	"github.com/yzma/yzma/node"
 	"github.com/yzma/yzma/node/client"
@@ -159,13 +161,7 @@ func newClient(t *testing.T, url string) *client.Client {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, what, timeout, 10*time.Millisecond, cond)
 }
 
 // TestCrashKeepsAcknowledgedWrites kills the node with SIGKILL in the middle

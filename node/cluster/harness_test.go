@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/testwait"
+
 	"github.com/hashicorp/memberlist"
 
 	"github.com/yzma/yzma/node/crdt"
@@ -190,13 +192,7 @@ func (n *testNet) startCluster(size int) []*testNode {
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, what, timeout, 20*time.Millisecond, cond)
 }
 
 // converged reports whether every running node holds the same data.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/testwait"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/yzma/yzma/node"
@@ -168,13 +170,7 @@ func (e *testEnv) rawRequest(line string) int {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, what, timeout, 5*time.Millisecond, cond)
 }
 
 // noRegisterer accepts registrations and keeps nothing, for a server

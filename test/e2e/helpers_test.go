@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/testwait"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -198,17 +200,7 @@ func retry(ctx context.Context, f func() error) error {
 // if given, describes the last state on failure.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool, detail ...func() string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			msg := ""
-			for _, d := range detail {
-				msg += ": " + d()
-			}
-			t.Fatalf("timed out after %s waiting for %s%s", timeout, what, msg)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testwait.For(t, what, timeout, 200*time.Millisecond, cond, detail...)
 }
 
 // keyRange names n keys with a prefix.

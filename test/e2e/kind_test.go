@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
@@ -94,7 +93,7 @@ func (p *kindPlatform) kubectl(ctx context.Context, args ...string) ([]byte, err
 func (p *kindPlatform) run(ctx context.Context, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = p.root
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Clean(p.kubeconfig))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+p.kubeconfig)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
