@@ -58,11 +58,11 @@ func (s *Store) OpsSince(origin crdt.NodeID, after uint64, limit, maxBytes int) 
 }
 
 // Prune drops the log entries at or below stable, the version vector every
-// current member has applied, and returns how many it dropped. Peers asking
-// for operations below that point get ErrPruned.
+// member that may still need them has applied, and returns how many it
+// dropped. Peers asking for operations below that point get ErrPruned.
 func (s *Store) Prune(ctx context.Context, stable crdt.VersionVector) (int, error) {
 	pruned := 0
-	err := s.do(ctx, func(b *batch) error {
+	err := s.do(ctx, 0, false, func(b *batch) error {
 		pruned = 0
 		m := b.tx.Bucket(bucketMeta)
 		floor := crdt.VersionVector{}
@@ -75,7 +75,9 @@ func (s *Store) Prune(ctx context.Context, stable crdt.VersionVector) (int, erro
 				upTo = b.vv[origin]
 			}
 			prefix := be64(uint64(origin))
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && binary.BigEndian.Uint64(k[8:]) <= upTo; k, _ = c.Seek(prefix) {
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && binary.BigEndian.Uint64(k[8:]) <= upTo; k, v = c.Seek(prefix) {
+				b.logSize -= int64(len(k) + len(v))
+				b.touch(bucketLog, k)
 				if err := c.Delete(); err != nil {
 					return err
 				}
@@ -92,4 +94,11 @@ func (s *Store) Prune(ctx context.Context, stable crdt.VersionVector) (int, erro
 	}
 	s.metrics.pruned.Add(float64(pruned))
 	return pruned, nil
+}
+
+// LogBytes is the size of the operation log's entries.
+func (s *Store) LogBytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.logSize
 }

@@ -14,6 +14,7 @@ type metrics struct {
 	ops       *prometheus.CounterVec
 	bytes     prometheus.Counter
 	pruned    prometheus.Counter
+	shed      prometheus.Counter
 }
 
 func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
@@ -36,8 +37,17 @@ func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 		pruned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "yzma_store_pruned_log_ops_total", Help: "Operations dropped from the log once every member had them.",
 		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "yzma_store_shed_writes_total", Help: "Writes refused because the write queue was full.",
+		}),
 	}
-	m.all = []prometheus.Collector{m.commitDur, m.batchSize, m.ops, m.bytes, m.pruned,
+	m.all = []prometheus.Collector{m.commitDur, m.batchSize, m.ops, m.bytes, m.pruned, m.shed,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "yzma_store_queued_writes", Help: "Writes waiting for a commit."},
+			func() float64 { n, _ := s.queued(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "yzma_store_queued_bytes", Help: "Bytes of the writes waiting for a commit."},
+			func() float64 { _, b := s.queued(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "yzma_store_log_bytes", Help: "Size of the operation log's entries."},
+			func() float64 { return float64(s.LogBytes()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "yzma_store_keys", Help: "Live keys."},
 			func() float64 { s.mu.RLock(); defer s.mu.RUnlock(); return float64(s.nkeys) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "yzma_store_file_bytes", Help: "Size of the data file."},

@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/yzma/yzma/node/crdt"
+	"github.com/yzma/yzma/node/wire"
 )
 
 // snapshotHeader starts a snapshot stream; keyRecords follow in key order.
@@ -22,62 +23,166 @@ type keyRecord struct {
 	State crdt.KeyState `cbor:"2,keyasint"`
 }
 
-// snapshotChunk bounds how many keys one transaction of ApplySnapshot merges.
-const snapshotChunk = 1000
+// Bounds of snapshot streams.
+const (
+	// snapshotChunkKeys and snapshotChunkBytes bound one read transaction
+	// of WriteSnapshot and one merge transaction of ApplySnapshot.
+	snapshotChunkKeys  = 1000
+	snapshotChunkBytes = 4 << 20
+	// MaxSnapshotRecord bounds one record of a snapshot stream: a key with
+	// its siblings and their values.
+	MaxSnapshotRecord = 256 << 20
+)
 
-// WriteSnapshot streams the whole key state, as of one read transaction, to
-// w: a header with the version vector it reflects, then every key in order.
+// snapshotDec decodes a peer's snapshot stream (peer input: explicit limits).
+var snapshotDec = wire.Limits{MaxNested: 8, MaxElements: 1 << 16, MaxPairs: crdt.MaxContextEntries}.DecMode()
+
+// WriteSnapshot streams the whole key state to w: a header with a version
+// vector, then every key in order. The keys are read in short transactions
+// of bounded size, each released before its part is written, so a slow
+// reader holds up nothing. The header's vector was committed before the
+// first of them began, so every key state in the stream reflects at least
+// what the header claims: a merge (KeyState.Merge) with a claim lower than
+// the truth only keeps versions the operations after the header then remove,
+// never drops one it should keep.
 func (s *Store) WriteSnapshot(w io.Writer) error {
 	enc := encMode.NewEncoder(w)
-	return s.view(func(tx *bolt.Tx) error {
-		vv := crdt.VersionVector{}
-		if err := getCBOR(tx.Bucket(bucketMeta), metaVV, &vv); err != nil {
-			return err
-		}
-		if err := enc.Encode(snapshotHeader{VV: vv}); err != nil {
-			return fmt.Errorf("write snapshot header: %w", err)
-		}
-		return tx.Bucket(bucketKeys).ForEach(func(k, v []byte) error {
-			var rec keyRecord
-			rec.Key = k
-			if err := unmarshal(v, &rec.State); err != nil {
-				return fmt.Errorf("decode key %q: %w", k, err)
+	if err := enc.Encode(snapshotHeader{VV: s.VersionVector()}); err != nil {
+		return fmt.Errorf("write snapshot header: %w", err)
+	}
+	var buf bytes.Buffer
+	var after []byte
+	for {
+		buf.Reset()
+		benc := encMode.NewEncoder(&buf)
+		n := 0
+		err := s.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketKeys).Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
 			}
-			if err := enc.Encode(rec); err != nil {
-				return fmt.Errorf("write snapshot: %w", err)
+			for ; k != nil && n < snapshotChunkKeys && buf.Len() < snapshotChunkBytes; k, v = c.Next() {
+				rec := keyRecord{Key: k}
+				if err := unmarshal(v, &rec.State); err != nil {
+					return fmt.Errorf("decode key %q: %w", k, err)
+				}
+				if err := benc.Encode(rec); err != nil {
+					return err
+				}
+				after = bytes.Clone(k)
+				n++
 			}
 			return nil
 		})
-	})
+		if err != nil {
+			return fmt.Errorf("write snapshot: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return fmt.Errorf("write snapshot: %w", err)
+		}
+	}
+}
+
+// ErrBadSnapshot is returned for a snapshot stream no replica could have
+// written: keys out of order, a malformed record, or a claim on this
+// process's own origin.
+var ErrBadSnapshot = errors.New("malformed snapshot")
+
+// snapshotReader decodes and checks a snapshot stream.
+type snapshotReader struct {
+	dec     *wire.Stream
+	last    []byte
+	self    crdt.NodeID
+	minted  uint64
+	records int
+}
+
+func newSnapshotReader(r io.Reader, self crdt.NodeID, minted uint64) *snapshotReader {
+	return &snapshotReader{dec: wire.NewStream(snapshotDec, r, MaxSnapshotRecord), self: self, minted: minted}
+}
+
+func (sr *snapshotReader) header() (snapshotHeader, error) {
+	var hdr snapshotHeader
+	if err := sr.dec.Decode(&hdr); err != nil {
+		return hdr, fmt.Errorf("%w: header: %w", ErrBadSnapshot, err)
+	}
+	if err := (crdt.Context{VV: hdr.VV}).Check(); err != nil {
+		return hdr, fmt.Errorf("%w: header: %w", ErrBadSnapshot, err)
+	}
+	if hdr.VV[sr.self] > sr.minted {
+		return hdr, fmt.Errorf("%w: header claims %d operations of this node's origin, which made %d", ErrBadSnapshot, hdr.VV[sr.self], sr.minted)
+	}
+	return hdr, nil
+}
+
+// next returns the next record; io.EOF at the end.
+func (sr *snapshotReader) next() (keyRecord, error) {
+	var rec keyRecord
+	if err := sr.dec.Decode(&rec); errors.Is(err, io.EOF) {
+		return rec, io.EOF
+	} else if err != nil {
+		return rec, fmt.Errorf("%w: record %d: %w", ErrBadSnapshot, sr.records, err)
+	}
+	sr.records++
+	if err := checkKey(rec.Key); err != nil {
+		return rec, fmt.Errorf("%w: record %d: %w", ErrBadSnapshot, sr.records, err)
+	}
+	if sr.last != nil && bytes.Compare(rec.Key, sr.last) <= 0 {
+		return rec, fmt.Errorf("%w: key %q does not follow %q", ErrBadSnapshot, rec.Key, sr.last)
+	}
+	if err := rec.State.Check(); err != nil {
+		return rec, fmt.Errorf("%w: key %q: %w", ErrBadSnapshot, rec.Key, err)
+	}
+	for _, v := range rec.State.Versions {
+		if v.Dot.Node == sr.self && v.Dot.Counter > sr.minted {
+			return rec, fmt.Errorf("%w: key %q holds %v, which this node has not made", ErrBadSnapshot, rec.Key, v.Dot)
+		}
+	}
+	sr.last = rec.Key
+	return rec, nil
 }
 
 // ApplySnapshot merges a peer's snapshot (from WriteSnapshot) into this
-// replica, key by key, in bounded transactions, then adopts the version
-// vector it reflects. Remote operations wait meanwhile; local writes go on.
-// The log cannot serve operations it skipped, so its floor moves up for them.
+// replica, key by key, in transactions bounded by keys and bytes, then
+// adopts the version vector it reflects. Remote operations wait meanwhile;
+// local writes go on. The log cannot serve operations it skipped, so its
+// floor moves up for them. A malformed stream is ErrBadSnapshot; the chunks
+// merged before it stay merged (each is a valid merge on its own).
 func (s *Store) ApplySnapshot(ctx context.Context, r io.Reader) error {
 	s.remoteMu.Lock()
 	defer s.remoteMu.Unlock()
-	dec := decMode.NewDecoder(r)
-	var hdr snapshotHeader
-	if err := dec.Decode(&hdr); err != nil {
-		return fmt.Errorf("read snapshot header: %w", err)
+	sr := newSnapshotReader(r, s.origin, s.VersionVector()[s.origin])
+	hdr, err := sr.header()
+	if err != nil {
+		return err
 	}
 	remote := crdt.ContextOf(hdr.VV)
 	var last []byte // local keys up to here are merged
 	for done := false; !done; {
 		var chunk []keyRecord
-		for len(chunk) < snapshotChunk {
-			var rec keyRecord
-			if err := dec.Decode(&rec); errors.Is(err, io.EOF) {
+		var size int64
+		for len(chunk) < snapshotChunkKeys && size < snapshotChunkBytes {
+			rec, err := sr.next()
+			if errors.Is(err, io.EOF) {
 				done = true
 				break
 			} else if err != nil {
-				return fmt.Errorf("read snapshot: %w", err)
+				return err
 			}
 			chunk = append(chunk, rec)
+			size += int64(len(rec.Key))
+			for _, v := range rec.State.Versions {
+				size += int64(len(v.Value))
+			}
 		}
-		err := s.do(ctx, func(b *batch) error {
+		err := s.do(ctx, size, false, func(b *batch) error {
 			return b.mergeChunk(chunk, remote, last, done)
 		})
 		if err != nil {
@@ -87,7 +192,7 @@ func (s *Store) ApplySnapshot(ctx context.Context, r io.Reader) error {
 			last = chunk[len(chunk)-1].Key
 		}
 	}
-	return s.do(ctx, func(b *batch) error {
+	return s.do(ctx, 0, false, func(b *batch) error {
 		m := b.tx.Bucket(bucketMeta)
 		floor := crdt.VersionVector{}
 		if err := getCBOR(m, metaFloor, &floor); err != nil {
@@ -150,13 +255,8 @@ func (b *batch) merge(key []byte, theirs *crdt.KeyState, remote crdt.Context) er
 	applied := crdt.ContextOf(b.vv)
 	st.Merge(applied, theirs, remote)
 	st.Compact(applied)
-	if st.IsEmpty() {
-		err = b.keys.Delete(key)
-	} else {
-		err = putCBOR(b.keys, key, st)
-	}
-	if err != nil {
-		return fmt.Errorf("store key: %w", err)
+	if err := b.putState(key, &st); err != nil {
+		return err
 	}
 	b.countLive(live, len(st.Versions) > 0)
 	return nil

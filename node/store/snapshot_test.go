@@ -14,7 +14,7 @@ func TestSnapshotsMergeBothWays(t *testing.T) {
 	for i := 0; i < 2500; i++ { // several chunks
 		mustPut(t, a, fmt.Sprintf("a%04d", i), "v")
 	}
-	ops, err := a.OpsSince(a.NodeID(), 0, 10, 1<<20)
+	ops, err := a.OpsSince(a.Origin(), 0, 10, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestSnapshotsMergeBothWays(t *testing.T) {
 		t.Fatalf("b's vector %v does not cover a's %v", b.VersionVector(), a.VersionVector())
 	}
 	// b never held a's log past a:10, so it sends peers to a snapshot.
-	if _, err := b.OpsSince(a.NodeID(), 10, 10, 1<<20); !errors.Is(err, ErrPruned) {
+	if _, err := b.OpsSince(a.Origin(), 10, 10, 1<<20); !errors.Is(err, ErrPruned) {
 		t.Fatalf("b serving a's skipped ops: %v, want ErrPruned", err)
 	}
 	// Ops already covered by the snapshot are duplicates now.

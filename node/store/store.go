@@ -29,6 +29,15 @@ var (
 	ErrEmptyKey   = errors.New("empty key")
 	ErrKeyTooLong = fmt.Errorf("key longer than %d bytes", MaxKeyLen)
 	ErrClosed     = errors.New("store closed")
+	// ErrOverloaded: the write queue is full; nothing was written. Retry
+	// later (the HTTP API answers 503 with Retry-After).
+	ErrOverloaded = errors.New("too many writes queued")
+	// ErrFutureContext: a causal context names writes of this replica's
+	// origin that it has not made; nothing was written.
+	ErrFutureContext = errors.New("causal context names writes this node has not made")
+	// ErrOwnOrigin: a remote operation claims this process's origin, which
+	// only this process mints.
+	ErrOwnOrigin = errors.New("remote operation claims this node's own origin")
 	// ErrGap: a remote operation skips counters of its origin; the missing
 	// ones must be applied first.
 	ErrGap = errors.New("operation out of order for its origin")
@@ -42,11 +51,13 @@ var (
 	bucketLog  = []byte("log")
 	bucketMeta = []byte("meta")
 
-	metaNodeID = []byte("node_id")
-	metaVV     = []byte("vv")
-	metaHLC    = []byte("hlc")
-	metaKeys   = []byte("keys")
-	metaFloor  = []byte("log_floor")
+	metaNodeID   = []byte("node_id")
+	metaOrigins  = []byte("origins") // every origin this file has minted under, oldest first
+	metaVV       = []byte("vv")
+	metaHLC      = []byte("hlc")
+	metaKeys     = []byte("keys")
+	metaFloor    = []byte("log_floor")
+	metaLogBytes = []byte("log_bytes")
 )
 
 // Options tunes a Store. The zero value is usable.
@@ -56,48 +67,79 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Wall is the wall clock for the hybrid logical clock; nil is time.Now.
 	Wall func() time.Time
-	// MaxBatch caps the operations committed in one transaction (default 512).
+	// MaxBatch caps the requests committed in one transaction (default 512).
 	MaxBatch int
+	// MaxBatchBytes caps the bytes (keys and values) one transaction commits,
+	// past its first request (default 16 MiB).
+	MaxBatchBytes int64
+	// MaxQueuedWrites and MaxQueuedBytes bound the writes waiting for a
+	// commit (defaults 4096 and 256 MiB); past either, Put and Delete
+	// answer ErrOverloaded at once.
+	MaxQueuedWrites int
+	MaxQueuedBytes  int64
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 512
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 16 << 20
+	}
+	if o.MaxQueuedWrites <= 0 {
+		o.MaxQueuedWrites = 4096
+	}
+	if o.MaxQueuedBytes <= 0 {
+		o.MaxQueuedBytes = 256 << 20
+	}
 }
 
 // Store is one node's durable replica. It is safe for concurrent use.
 type Store struct {
-	db       *bolt.DB
-	path     string
-	id       crdt.NodeID
-	clock    *hlc.Clock
-	log      *slog.Logger
-	metrics  *metrics
-	maxBatch int
+	db      *bolt.DB
+	path    string
+	id      crdt.NodeID // the file's identity, for operators
+	origin  crdt.NodeID // this process's origin: the node part of every dot it mints
+	origins map[crdt.NodeID]bool
+	clock   *hlc.Clock
+	log     *slog.Logger
+	metrics *metrics
+	opts    Options
 
-	reqs      chan *request
+	queue     queue
 	committed chan struct{} // closed when the committer has exited
 
-	remoteMu sync.RWMutex // remote ops take it shared, a snapshot merge exclusively
-	dbMu     sync.RWMutex // transactions take it shared, Compact exclusively (it swaps db)
+	remoteMu  sync.RWMutex // remote ops take it shared, a snapshot merge exclusively
+	dbMu      sync.RWMutex // transactions take it shared, Compact's final step exclusively (it swaps db)
+	compactMu sync.Mutex   // one Compact at a time
 
-	mu     sync.RWMutex
-	closed bool
-	vv     crdt.VersionVector // committed; replaced, never mutated
-	nkeys  int64
+	// compactHook, set by tests, runs once Compact has copied its first
+	// chunk, with reads and writes free to go on.
+	compactHook func()
+
+	dirtyMu sync.Mutex
+	dirty   map[dirtyKey]struct{} // non-nil while Compact copies the file
+
+	mu      sync.RWMutex
+	vv      crdt.VersionVector // committed; replaced, never mutated
+	nkeys   int64
+	logSize int64 // bytes of the log's entries (keys and values)
 }
 
 // Open opens (creating if needed) the data file at path. A new file gets a
-// new random node ID.
+// new random node ID. Every Open starts a new origin (see the package doc).
 func Open(path string, opts Options) (*Store, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 512
-	}
+	opts.setDefaults()
 	db, err := bolt.Open(path, 0o600, boltOptions)
 	if err != nil {
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
 	}
 	s := &Store{
-		db: db, path: path, log: opts.Logger, maxBatch: opts.MaxBatch,
-		reqs:      make(chan *request, opts.MaxBatch),
+		db: db, path: path, log: opts.Logger, opts: opts,
+		queue:     queue{wake: make(chan struct{}, 1)},
 		committed: make(chan struct{}),
 	}
 	var last hlc.Timestamp
@@ -120,11 +162,25 @@ func Open(path string, opts Options) (*Store, error) {
 		if err := getCBOR(m, metaVV, &s.vv); err != nil {
 			return err
 		}
+		if err := s.newOrigin(m); err != nil {
+			return err
+		}
 		if raw := m.Get(metaHLC); raw != nil {
 			last = hlc.Timestamp(binary.BigEndian.Uint64(raw))
 		}
 		if raw := m.Get(metaKeys); raw != nil {
 			s.nkeys = int64(binary.BigEndian.Uint64(raw))
+		}
+		if raw := m.Get(metaLogBytes); raw != nil {
+			s.logSize = int64(binary.BigEndian.Uint64(raw))
+		} else { // a file from before the log was measured
+			s.logSize = 0
+			if err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
+				s.logSize += int64(len(k) + len(v))
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -135,14 +191,44 @@ func Open(path string, opts Options) (*Store, error) {
 	s.clock = hlc.NewClock(opts.Wall, last)
 	s.metrics = newMetrics(s, opts.Registerer)
 	go s.commitLoop()
-	s.log.Info("store opened", "path", path, "node_id", s.id.String(), "keys", s.nkeys)
+	s.log.Info("store opened", "path", path, "node_id", s.id.String(), "origin", s.origin.String(), "keys", s.nkeys)
 	return s, nil
 }
 
+// newOrigin picks this process's origin: random, never one the file or its
+// version vector has seen, and recorded in the file before any write uses
+// it.
+func (s *Store) newOrigin(m *bolt.Bucket) error {
+	var list []crdt.NodeID
+	if err := getCBOR(m, metaOrigins, &list); err != nil {
+		return err
+	}
+	if len(list) == 0 { // files from before origins: the node ID minted
+		list = append(list, s.id)
+	}
+	s.origins = map[crdt.NodeID]bool{}
+	for _, o := range list {
+		s.origins[o] = true
+	}
+	for {
+		s.origin = newNodeID()
+		if !s.origins[s.origin] && s.vv[s.origin] == 0 {
+			break
+		}
+	}
+	s.origins[s.origin] = true
+	return putCBOR(m, metaOrigins, append(list, s.origin))
+}
+
+// boltOptions: the map freelist and no freelist sync suit a store that
+// appends and deletes log entries all the time; a large initial mmap keeps
+// writers from waiting for readers to remap while the file grows (a remap
+// needs every read transaction to end).
 var boltOptions = &bolt.Options{
-	Timeout:        2 * time.Second,
-	FreelistType:   bolt.FreelistMapType,
-	NoFreelistSync: true,
+	Timeout:         2 * time.Second,
+	FreelistType:    bolt.FreelistMapType,
+	NoFreelistSync:  true,
+	InitialMmapSize: 1 << 30,
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {
@@ -171,14 +257,17 @@ func newNodeID() crdt.NodeID {
 
 // Close waits for queued writes to commit and closes the file.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	s.queue.mu.Lock()
+	if s.queue.closed {
+		s.queue.mu.Unlock()
 		return nil
 	}
-	s.closed = true
-	close(s.reqs)
-	s.mu.Unlock()
+	s.queue.closed = true
+	s.queue.mu.Unlock()
+	select {
+	case s.queue.wake <- struct{}{}:
+	default:
+	}
 	<-s.committed
 	s.metrics.unregister()
 	s.dbMu.Lock()
@@ -189,8 +278,17 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// NodeID is this replica's persisted identity.
+// NodeID is the data file's persisted identity.
 func (s *Store) NodeID() crdt.NodeID { return s.id }
+
+// Origin is the node part of every dot this process mints: new at every
+// Open, so that a data file restored from an older copy never mints a dot
+// another replica already holds.
+func (s *Store) Origin() crdt.NodeID { return s.origin }
+
+// IsOwn reports whether origin is one this data file has minted under (in
+// this process or an earlier one).
+func (s *Store) IsOwn(origin crdt.NodeID) bool { return s.origins[origin] }
 
 // Path is the data file's path.
 func (s *Store) Path() string { return s.path }
