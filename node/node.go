@@ -38,6 +38,11 @@ type Options struct {
 	// Cluster configures membership and replication; nil runs the node
 	// standalone (no gossip).
 	Cluster *cluster.Config
+	// MaxQueuedWrites and MaxQueuedBytes bound the writes waiting for a
+	// commit; past them writes are refused with store.ErrOverloaded
+	// (zero: the store's defaults).
+	MaxQueuedWrites int
+	MaxQueuedBytes  int64
 }
 
 // Node is one running Yzma node.
@@ -52,7 +57,8 @@ func Open(opts Options) (*Node, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := store.Open(opts.DBPath, store.Options{Logger: opts.Logger, Registerer: opts.Registerer})
+	st, err := store.Open(opts.DBPath, store.Options{Logger: opts.Logger, Registerer: opts.Registerer,
+		MaxQueuedWrites: opts.MaxQueuedWrites, MaxQueuedBytes: opts.MaxQueuedBytes})
 	if err != nil {
 		return nil, fmt.Errorf("open node: %w", err)
 	}
@@ -83,6 +89,10 @@ func (n *Node) Store() *store.Store { return n.store }
 
 // ID is the node's persisted identity.
 func (n *Node) ID() crdt.NodeID { return n.store.NodeID() }
+
+// Origin is the node part of the dots this process mints (new at every
+// start; see package store).
+func (n *Node) Origin() crdt.NodeID { return n.store.Origin() }
 
 // Ready reports nil when the node can serve reads and writes: standalone, or
 // caught up with the cluster it joined and not left it.
@@ -120,9 +130,15 @@ func (n *Node) Delete(ctx context.Context, key []byte, observed *crdt.Context) (
 	return n.store.Delete(ctx, key, observed)
 }
 
+// beginWrite admits a local write: refused while the node catches up
+// (ErrNotReady: a write supersedes what the node holds of its key, and it
+// does not hold everything yet) or leaves.
 func (n *Node) beginWrite() error {
 	if n.cluster == nil {
 		return nil
+	}
+	if !n.cluster.Ready() && !n.cluster.Left() {
+		return ErrNotReady
 	}
 	return n.cluster.BeginWrite()
 }
@@ -137,6 +153,10 @@ func (n *Node) endWrite() {
 func (n *Node) List(prefix, after []byte, limit int) ([]store.Entry, []byte, error) {
 	return n.store.List(prefix, after, limit)
 }
+
+// Digest is a hash of the node's whole key state (every live version of
+// every key): replicas holding the same data have the same digest.
+func (n *Node) Digest() (string, error) { return n.store.Digest() }
 
 // Join joins the cluster through the configured seeds plus peers (gossip
 // host:port addresses) and catches up before the node reports ready.

@@ -61,7 +61,7 @@ type proc struct {
 // dbPath, and waits until /healthz answers.
 // extraEnv adds or overrides settings; by default gossip listens on a free
 // loopback port.
-func startNode(t *testing.T, dbPath string, extraEnv ...string) *proc {
+func startNode(t testing.TB, dbPath string, extraEnv ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary)
 	cmd.Env = append(cleanEnv(), "YZMA_API_BIND=127.0.0.1:0", "YZMA_DB_PATH="+dbPath, "YZMA_PEERING_NAME=test",
@@ -115,7 +115,7 @@ func startNode(t *testing.T, dbPath string, extraEnv ...string) *proc {
 }
 
 // freePort returns a port free for both TCP and UDP on 127.0.0.1.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	return nettest.FreePort(t, "127.0.0.1")
 }
@@ -147,7 +147,7 @@ func (p *proc) wait(t *testing.T, timeout time.Duration) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-func newClient(t *testing.T, url string) *client.Client {
+func newClient(t testing.TB, url string) *client.Client {
 	t.Helper()
 	hc := &http.Client{Timeout: 5 * time.Second}
 	t.Cleanup(hc.CloseIdleConnections)
@@ -159,7 +159,7 @@ func newClient(t *testing.T, url string) *client.Client {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	testwait.For(t, what, timeout, 10*time.Millisecond, cond)
 }

@@ -50,7 +50,7 @@ type Value struct {
 type Sibling struct {
 	Data    []byte
 	Type    string
-	Node    string    // the writing node's ID, 16 hex digits
+	Node    string    // the write's origin: the writing node process's ID (new at each start), 16 hex digits
 	Counter uint64    // that node's write counter
 	Time    time.Time // wall-clock part of the write's hybrid timestamp
 }
@@ -99,4 +99,11 @@ type Members struct {
 type LeaveResult struct {
 	VersionVector map[string]uint64
 	Peers         map[string]map[string]uint64
+}
+
+// Digest is the Data of GET /cluster/digest: a hash of the node's whole key
+// state, equal on replicas that hold the same data, and its live keys.
+type Digest struct {
+	Digest string // hex
+	Keys   int64
 }

@@ -42,6 +42,10 @@ type meta struct {
 	API string      `cbor:"2,keyasint"`
 	// Left: the member handed its data off and is leaving for good.
 	Left bool `cbor:"3,keyasint,omitempty"`
+	// Origin is the member process's origin, new at every start: a change
+	// means a restart (perhaps from an older copy of its data), so what it
+	// was known to hold is known no more.
+	Origin crdt.NodeID `cbor:"4,keyasint,omitempty"`
 }
 
 // Cluster is this node's membership and replication.
@@ -57,8 +61,8 @@ type Cluster struct {
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
-	peers map[string]*peer  // live members by name, this node excluded
-	gone  map[string]Member // members seen leaving or dying
+	peers map[string]*peer      // live members by name, this node excluded
+	gone  map[string]goneMember // members seen leaving or dying
 
 	ready     atomic.Bool
 	gate      sync.RWMutex // writes hold it shared; Leave takes it to stop them
@@ -76,7 +80,7 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Cluster{cfg: cfg, store: st, log: cfg.Logger.With("member", cfg.Name), peers: map[string]*peer{}, gone: map[string]Member{}, ctx: ctx, cancel: cancel}
+	c := &Cluster{cfg: cfg, store: st, log: cfg.Logger.With("member", cfg.Name), peers: map[string]*peer{}, gone: map[string]goneMember{}, ctx: ctx, cancel: cancel}
 	c.metrics = newMetrics(c, cfg.Registerer)
 
 	mc := cfg.Memberlist()
@@ -92,8 +96,26 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 	if mc.DeadNodeReclaimTime == 0 {
 		mc.DeadNodeReclaimTime = 10 * time.Second // a restarted pod keeps its name
 	}
+	if cfg.WrapGossip != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger,
+		})
+		if err != nil {
+			cancel()
+			c.metrics.unregister()
+			return nil, fmt.Errorf("start gossip: %w", err)
+		}
+		if mc.BindPort == 0 { // as memberlist does for its own transport
+			mc.BindPort = nt.GetAutoBindPort()
+			mc.AdvertisePort = mc.BindPort
+		}
+		mc.Transport = cfg.WrapGossip(nt)
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if mc.Transport != nil && cfg.WrapGossip != nil {
+			_ = mc.Transport.Shutdown()
+		}
 		cancel()
 		c.metrics.unregister()
 		return nil, fmt.Errorf("start gossip: %w", err)
@@ -111,26 +133,31 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 
 // Join contacts seeds (cfg.Seeds, the A/AAAA records of cfg.SeedDNS, and
 // extra), retrying until one other member answers or JoinTimeout passes, and
-// then catches up from every member it found before reporting ready. A node
-// whose only seed is itself, or that has no seeds (a seed host name that does
-// not resolve counts as none), starts alone and ready; re-seeding (see
-// ReseedInterval) joins it to the others once its seeds name them.
+// then catches up from every member it found before reporting ready. A
+// catch-up that fails part-way is retried, and the node stays not ready,
+// until it succeeds or ctx ends; members that die meanwhile are not waited
+// for. A node whose only seed is itself, or that has no seeds (a seed host
+// name that does not resolve counts as none), or that reaches none, starts
+// alone and ready; re-seeding (see ReseedInterval) joins it to the others
+// once its seeds name them, and anti-entropy then brings both sides up to
+// date.
 func (c *Cluster) Join(ctx context.Context, extra ...string) error {
-	defer c.ready.Store(true)
 	deadline := time.Now().Add(c.cfg.JoinTimeout)
 	for {
 		seeds := c.seeds(ctx, extra)
 		if len(seeds) == 0 {
 			c.log.Info("no seeds: starting alone")
+			c.ready.Store(true)
 			return nil
 		}
 		n, err := c.ml.Join(seeds)
 		if n > 0 {
 			c.log.Info("joined cluster", "seeds", seeds, "contacted", n)
-			return c.catchUp(ctx)
+			return c.catchUpRetrying(ctx)
 		}
 		if time.Now().After(deadline) {
 			c.log.Warn("no seed answered: starting alone", "seeds", seeds, "error", err)
+			c.ready.Store(true)
 			return nil
 		}
 		select {
@@ -242,6 +269,29 @@ func (c *Cluster) antiEntropyRound() {
 	}
 }
 
+// catchUpRetrying catches up until it succeeds, then reports ready.
+func (c *Cluster) catchUpRetrying(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.catchUp(ctx)
+		if err == nil {
+			c.ready.Store(true)
+			c.log.Info("caught up: ready")
+			return nil
+		}
+		c.metrics.catchUpFailures.Inc()
+		c.log.Warn("catch-up failed: retrying; not ready meanwhile", "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
 // catchUp pulls from every live peer until this node has what each had.
 func (c *Cluster) catchUp(ctx context.Context) error {
 	for _, p := range c.alivePeers() {
@@ -256,14 +306,15 @@ func (c *Cluster) catchUp(ctx context.Context) error {
 // this node lacks, origin by origin.
 func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
 	c.metrics.rounds.Inc()
-	theirs, err := c.cfg.Transport.VersionVector(ctx, p.api)
+	api := p.apiAddr()
+	theirs, err := c.cfg.Transport.VersionVector(ctx, api)
 	if err != nil {
 		return err
 	}
 	p.observe(theirs)
 	for origin, upTo := range theirs {
 		for mine := c.store.VersionVector()[origin]; mine < upTo; mine = c.store.VersionVector()[origin] {
-			ops, err := c.cfg.Transport.Pull(ctx, p.api, origin, mine, batchOps, batchBytes)
+			ops, err := c.cfg.Transport.Pull(ctx, api, origin, mine, batchOps, batchBytes)
 			if errors.Is(err, store.ErrPruned) {
 				if err := c.snapshotFrom(ctx, p); err != nil {
 					return err
@@ -291,7 +342,7 @@ func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
 // was already pruned from the peer's log.
 func (c *Cluster) snapshotFrom(ctx context.Context, p *peer) error {
 	c.log.Info("too far behind for the log: taking a snapshot", "peer", p.name)
-	body, err := c.cfg.Transport.Snapshot(ctx, p.api)
+	body, err := c.cfg.Transport.Snapshot(ctx, p.apiAddr())
 	if err != nil {
 		return fmt.Errorf("snapshot from %s: %w", p.name, err)
 	}
@@ -325,18 +376,57 @@ func (c *Cluster) pruneRound() {
 	c.maybeCompact()
 }
 
-// Prune drops the log entries every live member has applied. A member
-// whose version vector is not known yet holds pruning back.
+// goneMember is a member seen leaving or dying, with what it was last
+// known to hold.
+type goneMember struct {
+	Member
+	vv    crdt.VersionVector // nil: never known
+	since time.Time
+}
+
+// Prune drops the log entries that no member may still need: every live
+// member has applied them, and so has every member that died (without
+// leaving) less than DeadGrace ago, so that a restarting member catches up
+// from the log instead of taking a snapshot of everything. A member whose
+// version vector is not known holds pruning back. A node that has never
+// seen another member prunes nothing: it cannot know what others lack.
+// Past MaxLogBytes the dead no longer hold the log back (they will resync
+// by snapshot), and a node alone prunes too.
 func (c *Cluster) Prune(ctx context.Context) (int, error) {
+	stable, ok := c.pruneFloor()
+	if !ok {
+		return 0, nil
+	}
+	return c.store.Prune(ctx, stable)
+}
+
+// pruneFloor returns the version vector the log may be pruned to, and false
+// when nothing may be pruned.
+func (c *Cluster) pruneFloor() (crdt.VersionVector, bool) {
 	vvs := []crdt.VersionVector{c.store.VersionVector()}
 	for _, p := range c.alivePeers() {
 		vv := p.known()
 		if vv == nil {
-			return 0, nil
+			return nil, false
 		}
 		vvs = append(vvs, vv)
 	}
-	return c.store.Prune(ctx, crdt.Min(vvs...))
+	over := c.store.LogBytes() > c.cfg.MaxLogBytes
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.peers) == 0 && len(c.gone) == 0 && !over {
+		return nil, false
+	}
+	for _, g := range c.gone {
+		if g.State != stateName(memberlist.StateDead) || over || time.Since(g.since) > c.cfg.DeadGrace {
+			continue
+		}
+		if g.vv == nil {
+			return nil, false
+		}
+		vvs = append(vvs, g.vv)
+	}
+	return crdt.Min(vvs...), true
 }
 
 // Compaction runs after pruning once at least half of a file of at least

@@ -235,9 +235,11 @@ func TestPruneAtCausalStability(t *testing.T) {
 	})
 }
 
+// TestReturnAfterGapWasPrunedTakesSnapshot: a member back after the dead
+// grace finds its gap pruned and takes a snapshot.
 func TestReturnAfterGapWasPrunedTakesSnapshot(t *testing.T) {
 	net := newTestNet(t)
-	nodes := net.startCluster(3)
+	nodes := net.startCluster(3, func(c *Config) { c.DeadGrace = time.Millisecond })
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	put(t, a, "deleted-while-away", "1")
 	waitFor(t, 10*time.Second, "initial convergence", func() bool { return converged(t, nodes) })

@@ -36,6 +36,11 @@ type Config struct {
 	// Memberlist returns the base memberlist configuration (profile); nil is
 	// memberlist.DefaultLANConfig.
 	Memberlist func() *memberlist.Config
+	// WrapGossip, when set, wraps the gossip transport: New builds
+	// memberlist's NetTransport on BindAddr:BindPort itself and gossips
+	// through WrapGossip's result (tests inject network faults this way,
+	// see package faultnet). nil: memberlist's own transport.
+	WrapGossip func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
 
 	JoinTimeout         time.Duration // default 30s: how long to look for seeds
 	LeaveTimeout        time.Duration // default 60s: how long a hand-off may take
@@ -44,6 +49,13 @@ type Config struct {
 	// ReseedInterval is how often, with Seeds or SeedDNS set, the seeds are
 	// resolved again and those that are not members joined; default 30s.
 	ReseedInterval time.Duration
+	// DeadGrace is how long a member that died without leaving holds back
+	// log pruning (default 1h): a member back within it catches up from the
+	// log; one back later takes a snapshot.
+	DeadGrace time.Duration
+	// MaxLogBytes caps the log kept for dead members (default 1 GiB): past
+	// it, the log is pruned as if they had left.
+	MaxLogBytes int64
 
 	Transport  Transport // nil: HTTPTransport
 	Logger     *slog.Logger
@@ -72,6 +84,10 @@ func (c *Config) setDefaults() error {
 	def(&c.AntiEntropyInterval, 2*time.Second)
 	def(&c.PruneInterval, 30*time.Second)
 	def(&c.ReseedInterval, 30*time.Second)
+	def(&c.DeadGrace, time.Hour)
+	if c.MaxLogBytes <= 0 {
+		c.MaxLogBytes = 1 << 30
+	}
 	if c.Resolver == nil {
 		c.Resolver = net.DefaultResolver
 	}

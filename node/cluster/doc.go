@@ -14,7 +14,15 @@
 //   - Anti-entropy: periodically a node asks a random peer for its version
 //     vector and pulls, per origin, exactly the operations it lacks.
 //   - Catch-up: a node that joins pulls from every member it found before it
-//     reports ready.
+//     reports ready, and takes no writes until then (a write supersedes what
+//     the node holds of its key, which is not everything yet). A catch-up
+//     that fails part-way is retried; a node that reaches no one starts
+//     alone and ready, and catches up by anti-entropy once peers appear.
+//
+// Each member gossips its data file's ID and its process's origin (package
+// store): a new origin under a known name means the member restarted,
+// perhaps from an older copy of its data, so what it was known to hold is
+// forgotten and learnt again from its version vector.
 //
 // Seeds: Join contacts the configured gossip addresses and the A/AAAA
 // records of SeedDNS (a headless Service in Kubernetes), host names resolved
@@ -31,7 +39,18 @@
 //
 // Leave refuses new writes, pushes every operation this node holds (from any
 // origin) to every other live member until their version vectors prove they
-// hold it, then leaves gossip. Pruning drops the log entries every current
-// member has applied (the minimum of their version vectors); members that
-// left or died are not counted.
+// hold it, then leaves gossip.
+//
+// Pruning drops the log entries every member that may still need them has
+// applied: the minimum of the version vectors of the live members and of
+// the members that died without leaving less than DeadGrace ago (default one
+// hour). A pod restart or a rolling restart therefore moves only the
+// operations each member missed; a member away longer, or once the log
+// passes MaxLogBytes, takes a snapshot when it returns. Members that left
+// are not counted. A node that has never seen another member prunes
+// nothing (below MaxLogBytes): it cannot know what others lack.
+//
+// Peers' bodies are decoded with explicit limits (package wire) and checked
+// (DecodeOps); an operation that claims this node's origin, or is malformed,
+// is refused with 400.
 package cluster

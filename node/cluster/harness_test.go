@@ -162,8 +162,8 @@ func (tn *testNode) stop() {
 }
 
 // startCluster starts n members, each joining those before it (as DNS seeds
-// would give it).
-func (n *testNet) startCluster(size int) []*testNode {
+// would give it), with opts applied to each one's configuration.
+func (n *testNet) startCluster(size int, opts ...func(*Config)) []*testNode {
 	dir := n.t.TempDir()
 	var nodes []*testNode
 	for i := 0; i < size; i++ {
@@ -171,7 +171,8 @@ func (n *testNet) startCluster(size int) []*testNode {
 		for _, prev := range nodes {
 			seeds = append(seeds, prev.gossip())
 		}
-		nodes = append(nodes, n.startNode(fmt.Sprint("node-", i), 10+i, filepath.Join(dir, fmt.Sprint("node-", i, ".db")), seeds...))
+		nodes = append(nodes, n.startNodeWith(fmt.Sprint("node-", i), 10+i, filepath.Join(dir, fmt.Sprint("node-", i, ".db")),
+			append([]func(*Config){func(c *Config) { c.Seeds = seeds }}, opts...)...))
 	}
 	waitFor(n.t, 10*time.Second, "every member sees every other", func() bool {
 		for _, tn := range nodes {

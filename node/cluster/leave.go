@@ -78,7 +78,7 @@ func (c *Cluster) handOff(ctx context.Context) (*LeaveResult, error) {
 		res := &LeaveResult{VersionVector: target, Peers: map[string]crdt.VersionVector{}}
 		var behind []string
 		for _, p := range peers {
-			vv, err := c.cfg.Transport.VersionVector(ctx, p.api)
+			vv, err := c.cfg.Transport.VersionVector(ctx, p.apiAddr())
 			if err == nil {
 				p.observe(vv)
 			}

@@ -60,8 +60,8 @@ func (c *Cluster) Members() []Member {
 		p.mu.Unlock()
 		out = append(out, memberView(p, s))
 	}
-	for _, m := range c.gone {
-		out = append(out, m)
+	for _, g := range c.gone {
+		out = append(out, g.Member)
 	}
 	c.mu.Unlock()
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })

@@ -13,7 +13,7 @@ import (
 type delegate Cluster
 
 func (d *delegate) NodeMeta(limit int) []byte {
-	b, _ := cbor.Marshal(meta{ID: d.store.NodeID(), API: (*Cluster)(d).apiAddr(), Left: d.handedOff.Load()})
+	b, _ := cbor.Marshal(meta{ID: d.store.NodeID(), Origin: d.store.Origin(), API: (*Cluster)(d).apiAddr(), Left: d.handedOff.Load()})
 	return b
 }
 
@@ -61,16 +61,16 @@ func (c *Cluster) upsert(n *memberlist.Node, gone bool) {
 		return
 	}
 	p.mu.Lock()
-	if p.id != m.ID { // a new data file under the same name: a new node
+	if p.id != m.ID || p.origin != m.Origin { // a restart, or a new data file under the same name
 		p.vv = nil
 	}
-	p.id, p.api, p.addr, p.state = m.ID, m.API, n.Address(), state
+	p.id, p.origin, p.api, p.addr, p.state = m.ID, m.Origin, m.API, n.Address(), state
 	p.mu.Unlock()
 	if !live {
 		c.log.Info("member gone", "peer", n.Name, "state", stateName(state))
 		p.stop()
 		delete(c.peers, n.Name)
-		c.gone[n.Name] = memberView(p, state)
+		c.gone[n.Name] = goneMember{Member: memberView(p, state), vv: p.known(), since: time.Now()}
 		return
 	}
 	delete(c.gone, n.Name)

@@ -16,12 +16,13 @@ type peer struct {
 	name string
 	c    *Cluster
 
-	mu    sync.Mutex
-	id    crdt.NodeID
-	api   string
-	addr  string
-	state memberlist.NodeStateType
-	vv    crdt.VersionVector // what it is known to have applied; nil: unknown
+	mu     sync.Mutex
+	id     crdt.NodeID
+	origin crdt.NodeID
+	api    string
+	addr   string
+	state  memberlist.NodeStateType
+	vv     crdt.VersionVector // what it is known to have applied; nil: unknown
 
 	wakeCh chan struct{}
 	done   chan struct{}
@@ -29,7 +30,7 @@ type peer struct {
 }
 
 func (c *Cluster) newPeer(n *memberlist.Node, m meta) *peer {
-	p := &peer{name: n.Name, c: c, id: m.ID, api: m.API, addr: n.Address(), state: memberlist.StateAlive,
+	p := &peer{name: n.Name, c: c, id: m.ID, origin: m.Origin, api: m.API, addr: n.Address(), state: memberlist.StateAlive,
 		wakeCh: make(chan struct{}, 1), done: make(chan struct{})}
 	c.wg.Add(1)
 	go p.sendLoop()
@@ -49,6 +50,13 @@ func (p *peer) live() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.state == memberlist.StateAlive || p.state == memberlist.StateSuspect
+}
+
+// apiAddr is the peer's API address, which gossip may change.
+func (p *peer) apiAddr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.api
 }
 
 func (p *peer) known() crdt.VersionVector {
@@ -101,19 +109,20 @@ func (p *peer) sendLoop() {
 	}
 }
 
-// push sends the peer everything this node has that it lacks: this node's
-// own operations, or every origin's while leaving.
+// push sends the peer everything this node has that it lacks: the
+// operations of this data file's origins (this process's and those of its
+// earlier starts), or every origin's while leaving.
 func (p *peer) push() error {
 	ctx := p.c.ctx
-	vv, err := p.c.cfg.Transport.VersionVector(ctx, p.api)
+	api := p.apiAddr()
+	vv, err := p.c.cfg.Transport.VersionVector(ctx, api)
 	if err != nil {
 		return err
 	}
 	p.observe(vv)
-	self := p.c.store.NodeID()
 	mine := p.c.store.VersionVector()
 	for origin, upTo := range mine {
-		if origin != self && !p.c.allPush.Load() {
+		if !p.c.store.IsOwn(origin) && !p.c.allPush.Load() {
 			continue
 		}
 		for have := p.known()[origin]; have < upTo; have = p.known()[origin] {
@@ -128,7 +137,7 @@ func (p *peer) push() error {
 				break
 			}
 			start := time.Now()
-			after, err := p.c.cfg.Transport.Push(ctx, p.api, ops)
+			after, err := p.c.cfg.Transport.Push(ctx, api, ops)
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/yzma/yzma/node/crdt"
 	"github.com/yzma/yzma/node/store"
+	"github.com/yzma/yzma/node/wire"
 )
 
 // Transport is how a node reaches its peers' data. addr is a peer's API
@@ -52,7 +53,7 @@ func (t *HTTPTransport) do(ctx context.Context, method, addr, path string, q url
 		return err
 	}
 	defer resp.Body.Close()
-	if err := cbor.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := peerDec.NewDecoder(io.LimitReader(resp.Body, maxPeerBody)).Decode(out); err != nil {
 		return fmt.Errorf("decode answer of %s %s: %w", method, resp.Request.URL.Redacted(), err)
 	}
 	return nil
@@ -141,9 +142,41 @@ func (t *HTTPTransport) Snapshot(ctx context.Context, addr string) (io.ReadClose
 	return resp.Body, nil
 }
 
-// maxPushBody bounds a pushed batch: the sender stops a batch after it passes
+// Limits on what peers send. maxPeerBody bounds a pushed or pulled batch
+// and a version vector: the sender stops a batch after it passes
 // batchBytes, so one value of up to the API's body limit still fits.
-const maxPushBody = 64 << 20
+// maxBatchOps is far above what a sender puts in one batch (batchOps).
+const (
+	maxPeerBody = 64 << 20
+	maxBatchOps = 1 << 14
+)
+
+// peerDec decodes peers' bodies: nesting, arrays (a batch, a context's
+// cloud, a key's siblings) and maps (version vectors) bounded.
+var peerDec = wire.Limits{MaxNested: 8, MaxElements: max(maxBatchOps, crdt.MaxCloudDots), MaxPairs: crdt.MaxContextEntries}.DecMode()
+
+// ErrBadBatch is returned for a batch of operations no peer could have
+// sent.
+var ErrBadBatch = errors.New("malformed operation batch")
+
+// DecodeOps decodes and checks a batch of operations a peer pushed:
+// within the limits, every operation with a real dot and its observed
+// context normalized (crdt.Op.Check). Keys are the store's to check.
+func DecodeOps(r io.Reader) ([]crdt.Op, error) {
+	var ops []crdt.Op
+	if err := peerDec.NewDecoder(r).Decode(&ops); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadBatch, err)
+	}
+	if len(ops) > maxBatchOps {
+		return nil, fmt.Errorf("%w: %d operations (limit %d)", ErrBadBatch, len(ops), maxBatchOps)
+	}
+	for i := range ops {
+		if err := ops[i].Check(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadBatch, err)
+		}
+	}
+	return ops, nil
+}
 
 // Handler serves the data channel for peers: mount it on the node's HTTP API
 // (behind the same authentication) for the paths PathVV and PathOps.
@@ -153,17 +186,23 @@ func (c *Cluster) Handler() http.Handler {
 		writeCBOR(w, c.store.VersionVector())
 	})
 	mux.HandleFunc("POST "+PathOps, func(w http.ResponseWriter, r *http.Request) {
-		var ops []crdt.Op
-		if err := cbor.NewDecoder(http.MaxBytesReader(w, r.Body, maxPushBody)).Decode(&ops); err != nil {
-			http.Error(w, "decode ops: "+err.Error(), http.StatusBadRequest)
+		ops, err := DecodeOps(http.MaxBytesReader(w, r.Body, maxPeerBody))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		n, err := c.store.ApplyRemote(r.Context(), ops)
-		if err != nil && !errors.Is(err, store.ErrGap) {
+		switch {
+		case errors.Is(err, store.ErrOwnOrigin), errors.Is(err, store.ErrEmptyKey), errors.Is(err, store.ErrKeyTooLong):
+			c.log.Warn("refused a peer's operations", "remote", r.RemoteAddr, "error", err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		case err != nil && !errors.Is(err, store.ErrGap):
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		c.metrics.opsReceived.Add(float64(n))
+		c.metrics.bytesReceived.Add(float64(opsBytes(ops)))
 		writeCBOR(w, c.store.VersionVector())
 	})
 	mux.HandleFunc("GET "+PathOps, func(w http.ResponseWriter, r *http.Request) {

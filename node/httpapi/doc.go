@@ -12,8 +12,9 @@
 //	GET    /healthz                200 while the process serves
 //	GET    /readyz                 200 when the node is ready, else 503
 //	GET    /metrics                Prometheus metrics (when a Gatherer is given)
-//	POST   /cluster/join           {"Peers":["host:port",…]}: 501 until clustering lands
-//	POST   /cluster/leave          501 until clustering lands
+//	POST   /cluster/join           {"Peers":["host:port",…]}: join those gossip addresses
+//	POST   /cluster/leave          hand the data off and leave
+//	GET    /cluster/digest         {"Digest":"<hex>","Keys":n}: a hash of the whole key state
 //
 // Keys are arbitrary bytes (1 to store.MaxKeyLen), percent-encoded in the
 // path. Everything after "/keys/" is the key, taken from the escaped path and
@@ -34,7 +35,15 @@
 // those versions; anything written concurrently elsewhere survives as a
 // sibling. Without the header, a write supersedes everything the node holds
 // for the key. A write answers 200 only once it is durable, with a token
-// naming the version it created.
+// naming the version it created. A token is answered 400 when no node could
+// have issued it: over the limits, not in the normal form nodes write, or
+// naming writes of this node's origin it has not made (which would make
+// every later write of the key invisible).
+//
+// Load shedding. Writes queue for a group commit; past the queue's bounds a
+// write is answered 503 at once, with Retry-After, and so is a write while
+// the node catches up after joining. Reads, /healthz, /readyz and /metrics
+// never wait for the write queue.
 //
 // Request bodies are capped (Options.MaxBodyBytes, 413 beyond). With
 // Options.AuthToken set, every endpoint except /healthz and /readyz needs

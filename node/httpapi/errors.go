@@ -8,7 +8,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/yzma/yzma/node"
 	"github.com/yzma/yzma/node/cluster"
+	"github.com/yzma/yzma/node/crdt"
 	"github.com/yzma/yzma/node/store"
 )
 
@@ -37,13 +39,27 @@ func httpError(code int, format string, args ...any) *echo.HTTPError {
 	return &echo.HTTPError{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// retryAfterSeconds is the Retry-After of the 503s a client should simply
+// retry: the node was overloaded or catching up.
+const retryAfterSeconds = "1"
+
+// retryable reports the errors answered with Retry-After.
+func retryable(err error) bool {
+	return errors.Is(err, store.ErrOverloaded) || errors.Is(err, node.ErrNotReady)
+}
+
 // storeError maps the node's errors to answers.
 func storeError(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return httpError(http.StatusNotFound, "key not found")
-	case errors.Is(err, store.ErrEmptyKey), errors.Is(err, store.ErrKeyTooLong):
+	case errors.Is(err, store.ErrEmptyKey), errors.Is(err, store.ErrKeyTooLong),
+		errors.Is(err, store.ErrFutureContext), errors.Is(err, crdt.ErrBadContext):
 		return httpError(http.StatusBadRequest, "%v", err)
+	case errors.Is(err, store.ErrOverloaded):
+		return &echo.HTTPError{Code: http.StatusServiceUnavailable, Message: "too many writes queued: retry later", Internal: err}
+	case errors.Is(err, node.ErrNotReady):
+		return &echo.HTTPError{Code: http.StatusServiceUnavailable, Message: "node is catching up with the cluster: retry later", Internal: err}
 	case errors.Is(err, store.ErrClosed):
 		return &echo.HTTPError{Code: http.StatusServiceUnavailable, Message: "node is shutting down", Internal: err}
 	case errors.Is(err, cluster.ErrLeaving):

@@ -25,12 +25,13 @@ import (
 // testEnv is a real node on a bbolt file in a temp dir, served over a real
 // listener.
 type testEnv struct {
-	t      testing.TB
-	opts   httpapi.Options
-	node   *node.Node
-	dbPath string
-	reg    *prometheus.Registry
-	srv    *httptest.Server
+	t        testing.TB
+	opts     httpapi.Options
+	nodeOpts node.Options // DBPath and Registerer are set by start
+	node     *node.Node
+	dbPath   string
+	reg      *prometheus.Registry
+	srv      *httptest.Server
 }
 
 func newEnv(t testing.TB, opts httpapi.Options) *testEnv {
@@ -44,7 +45,9 @@ func newEnv(t testing.TB, opts httpapi.Options) *testEnv {
 func (e *testEnv) start() {
 	e.t.Helper()
 	e.reg = prometheus.NewRegistry()
-	n, err := node.Open(node.Options{DBPath: e.dbPath, Registerer: e.reg})
+	nopts := e.nodeOpts
+	nopts.DBPath, nopts.Registerer = e.dbPath, e.reg
+	n, err := node.Open(nopts)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -182,8 +182,8 @@ func TestContextTokens(t *testing.T) {
 		t.Fatalf("after stale write: %q, want B and C", got)
 	}
 	for _, s := range sibs {
-		if s.Node != e.node.ID().String() || s.Counter == 0 || s.Time.IsZero() || s.Type != "" {
-			t.Fatalf("sibling %+v: want node %s, a counter and a time", s, e.node.ID())
+		if s.Node != e.node.Origin().String() || s.Counter == 0 || s.Time.IsZero() || s.Type != "" {
+			t.Fatalf("sibling %+v: want origin %s, a counter and a time", s, e.node.Origin())
 		}
 	}
 	var shown api.Value

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,6 +186,17 @@ func TestReadyzWhileCatchingUp(t *testing.T) {
 			t.Fatalf("/readyz during catch-up says %q, want %q", msg, node.ErrNotReady)
 		}
 		unready++
+	}
+	// Writes wait for the catch-up too: a write supersedes what the node
+	// holds of its key, and it does not hold everything yet.
+	req, _ := http.NewRequest(http.MethodPut, joiner.url+"/keys/key-1", strings.NewReader("too early"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("write during catch-up: %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	close(gate.release)
 	waitFor(t, "/readyz to answer 200", 10*time.Second, func() bool {

@@ -73,6 +73,7 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	e.POST("/cluster/join", s.join)
 	e.POST("/cluster/leave", s.leave)
 	e.GET("/cluster/members", s.members)
+	e.GET("/cluster/digest", s.digest)
 	if h := n.PeerHandler(); h != nil {
 		e.Any("/internal/*", echo.WrapHandler(h))
 	}
@@ -110,6 +111,9 @@ func (s *server) handleError(err error, c echo.Context) {
 	}
 	if c.Response().Committed {
 		return
+	}
+	if retryable(err) {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 	}
 	msg, _ := he.Message.(string)
 	if err := writeEnvelope(c, he.Code, api.Envelope{Status: api.StatusError, Error: msg}); err != nil {

@@ -11,7 +11,7 @@ import (
 // BenchmarkPut measures durable single-node writes (each acknowledged after
 // its fsynced commit) with 1, 16 and 64 concurrent writers sharing commits.
 func BenchmarkPut(b *testing.B) {
-	for _, writers := range []int{1, 16, 64} {
+	for _, writers := range []int{1, 16, 64, 2000} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			s := openStore(b)
 			value := make([]byte, 256)
