@@ -43,3 +43,11 @@ func (c *Client) Members(ctx context.Context) ([]api.Member, error) {
 	_, err := c.call(ctx, request{method: http.MethodGet, path: "/cluster/members"}, &res)
 	return res.Members, err
 }
+
+// Digest returns the node's state digest; replicas that converged report
+// the same one.
+func (c *Client) Digest(ctx context.Context) (api.Digest, error) {
+	var res api.Digest
+	_, err := c.call(ctx, request{method: http.MethodGet, path: "/cluster/digest"}, &res)
+	return res, err
+}
