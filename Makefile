@@ -18,6 +18,19 @@ IMG ?= yzma:latest
 CONTAINER_TOOL ?= docker
 # Test flags; e.g. `make test TESTFLAGS=-short` for a quick pass.
 TESTFLAGS ?=
+# Packages tested with the race detector; the rest (operator, envtest,
+# e2e) run without it.
+RACE_PKGS ?= ./node/... ./cmd/...
+MODULE := $(shell $(GO) list -m)
+# The fuzz targets, as package:FuzzName (go test -fuzz takes one target per
+# run). Append yours here. FUZZTIME bounds each: 5s by default in
+# fuzz-short (part of make test), 1m in fuzz.
+FUZZ_TARGETS ?= \
+	./node/config:FuzzConfigDecode \
+	./node/httpapi:FuzzKeyOf \
+	./node/crdt:FuzzDecodeToken \
+	./node/cluster:FuzzDecodeOps \
+	./node/store:FuzzSnapshotDecode
 
 .PHONY: all
 all: build
@@ -55,8 +68,34 @@ lint: golangci-lint ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: fmt-check vet k8s-bins ## Run every test (unit, property, store, HTTP, crash, envtest, local cluster).
-	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 $(TESTFLAGS) ./...
+test: fmt-check vet k8s-bins ## Run every test (node and commands with -race; envtest, local cluster), then fuzz-short.
+	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -race $(TESTFLAGS) $(RACE_PKGS)
+	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 $(TESTFLAGS) \
+		$$($(GO) list ./... | grep -v -E '^$(MODULE)/(node|cmd)(/|$$)')
+	$(MAKE) --no-print-directory fuzz-short
+
+# run-fuzz runs every target in FUZZ_TARGETS for $(1), one go test each; a
+# target missing from its package is an error, not a silent pass.
+define run-fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		if ! grep -qs "^func $$name(" $$pkg/*_test.go; then \
+			echo "fuzz: no $$name in $$pkg (FUZZ_TARGETS)" >&2; exit 1; \
+		fi; \
+		echo "fuzz: $$name in $$pkg for $(1)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) $$pkg; \
+	done
+endef
+
+.PHONY: fuzz-short
+fuzz-short: FUZZTIME ?= 5s
+fuzz-short: ## Run each fuzz target in FUZZ_TARGETS for FUZZTIME (default 5s; part of make test).
+	$(call run-fuzz,$(FUZZTIME))
+
+.PHONY: fuzz
+fuzz: FUZZTIME ?= 1m
+fuzz: ## Fuzz for longer: each target FUZZTIME (default 1m), e.g. make fuzz FUZZTIME=10m FUZZ_TARGETS=./node/httpapi:FuzzKeyOf
+	$(call run-fuzz,$(FUZZTIME))
 
 .PHONY: test-e2e
 test-e2e: k8s-bins ## Run the end-to-end journey on the local cluster (part of make test).
@@ -69,6 +108,15 @@ test-e2e-kind: ## Run the end-to-end journey on a new kind cluster (needs Docker
 .PHONY: bench
 bench: ## Run the benchmarks (single-node writes with 1/16/64 writers, reads).
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: test-faults
+test-faults: SEED ?= 1
+test-faults: SEEDS ?= 1
+test-faults: DURATION ?= 30s
+test-faults: NODES ?= 5
+test-faults: ## Fault-injection suite (test/faults): SEEDS runs from SEED, each DURATION on NODES nodes; FAULTS_REPORT=file appends JSON.
+	SEED=$(SEED) SEEDS=$(SEEDS) DURATION=$(DURATION) NODES=$(NODES) \
+		$(GO) test -count=1 -v -run '^TestFaults$$' -timeout $$(( $(SEEDS) * 10 + 10 ))m ./test/faults
 
 ##@ Build
 

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,23 +16,29 @@ import (
 	"github.com/yzma/yzma/internal/loadgen"
 )
 
-// TestOverloadNeverStopsReadsOrHealth: 2,000 concurrent writers against
-// one node process (100-byte values); /healthz, reads and /metrics keep
-// answering within a second, each on a new connection as a probe makes
-// it, because they never wait for the write queue; every write is
-// answered, 200 or 503 with Retry-After.
+// TestOverloadNeverStopsReadsOrHealth: 2,000 concurrent writers (100-byte
+// values, from a load generator process of its own, as wrk would be)
+// against one node process; /healthz, reads and /metrics keep answering
+// within a second, each on a new connection as a probe makes it, because
+// they never wait for the write queue; every write is answered, 200 or 503
+// with Retry-After.
 func TestOverloadNeverStopsReadsOrHealth(t *testing.T) {
-	const writers = 2000
+	const writers, duration = 2000, 5 * time.Second
 	p := startNode(t, filepath.Join(t.TempDir(), "data.db"))
 	c := newClient(t, p.url)
 	if _, err := c.Put(t.Context(), "probe", []byte("here"), "text/plain"); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	l := loadgen.Start(p.url, writers, 50, 100, stop)
+	var out bytes.Buffer
+	gen := exec.Command(loadgenBinary, "-url", p.url, "-writers", fmt.Sprint(writers), "-duration", duration.String())
+	gen.Stdout, gen.Stderr = &out, &out
+	if err := gen.Start(); err != nil {
+		t.Fatal(err)
+	}
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var worst time.Duration
-	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); {
+	probes := 0
+	for deadline := time.Now().Add(duration - time.Second); time.Now().Before(deadline); {
 		for _, path := range []string{"/healthz", "/keys/probe", "/metrics"} {
 			start := time.Now()
 			resp, err := hc.Get(p.url + path)
@@ -41,17 +51,23 @@ func TestOverloadNeverStopsReadsOrHealth(t *testing.T) {
 				t.Fatalf("GET %s under load: %d", path, resp.StatusCode)
 			}
 			worst = max(worst, time.Since(start))
+			probes++
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	close(stop)
-	l.Wait()
-	t.Logf("under %d writers: %d writes ok, %d shed, worst probe %v", writers, l.OK.Load(), l.Shed.Load(), worst)
+	if err := gen.Wait(); err != nil {
+		t.Fatalf("load generator: %v\n%s", err, out.String())
+	}
+	var got loadgen.Counts
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("load generator output %q: %v", out.String(), err)
+	}
+	t.Logf("under %d writers: %d writes ok, %d shed; %d probes, the slowest %v", writers, got.OK, got.Shed, probes, worst)
 	if worst > time.Second {
 		t.Fatalf("a probe took %v under write load, want < 1s", worst)
 	}
-	if l.OK.Load() == 0 || l.Other.Load() != 0 || l.MissingRetry.Load() != 0 {
-		t.Fatalf("writes: %d ok, %d shed (%d without Retry-After), %d other", l.OK.Load(), l.Shed.Load(), l.MissingRetry.Load(), l.Other.Load())
+	if got.OK == 0 || got.Other != 0 || got.MissingRetry != 0 {
+		t.Fatalf("writes: %+v", got)
 	}
 }
 

@@ -25,8 +25,10 @@ import (
 	"github.com/yzma/yzma/node/client"
 )
 
-// binary is the node built once for the process tests.
-var binary string
+// binary is the node built once for the process tests; loadgenBinary the
+// load generator (internal/loadgen/cmd/loadgen). Both are built without the
+// race detector, whatever the tests run under.
+var binary, loadgenBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "yzma-node-test")
@@ -34,8 +36,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "node")
+	binary, loadgenBinary = filepath.Join(dir, "node"), filepath.Join(dir, "loadgen")
 	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err == nil {
+		out, err = exec.Command("go", "build", "-o", loadgenBinary, "../../internal/loadgen/cmd/loadgen").CombinedOutput()
+	}
 	code := 1
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build node: %v\n%s", err, out)

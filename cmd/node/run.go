@@ -19,6 +19,7 @@ import (
 	"github.com/yzma/yzma/node"
 	"github.com/yzma/yzma/node/cluster"
 	"github.com/yzma/yzma/node/config"
+	"github.com/yzma/yzma/node/faultnet"
 	"github.com/yzma/yzma/node/httpapi"
 )
 
@@ -66,7 +67,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		log.Error("bad configuration", "err", err)
 		return exitError
 	}
-	if err := serve(ctx, cfg, log); err != nil {
+	faultsFile, _ := lookupEnv(faultnet.EnvFile) // test-only network faults
+	if err := serve(ctx, cfg, log, faultsFile); err != nil {
 		log.Error("node failed", "err", err)
 		return exitError
 	}
@@ -74,7 +76,9 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 }
 
 // serve runs the node and its API until ctx ends, then shuts both down.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
+// A non-empty faultsFile filters the node's network through that test
+// fault rules file (package faultnet).
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, faultsFile string) (err error) {
 	token, err := cfg.API.AuthTokenValue()
 	if err != nil {
 		return err
@@ -86,7 +90,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err != nil {
 		return err
 	}
-	n, err := node.Open(node.Options{DBPath: cfg.Server.DBPath, Logger: log, Registerer: reg, Cluster: ccfg})
+	if faultsFile != "" {
+		if err := enableFaults(ccfg, faultsFile, log); err != nil {
+			return err
+		}
+	}
+	n, err := node.Open(node.Options{DBPath: cfg.Server.DBPath, Logger: log, Registerer: reg, Cluster: ccfg,
+		MaxQueuedWrites: cfg.Server.MaxQueuedWrites, MaxQueuedBytes: cfg.Server.MaxQueuedBytes})
 	if err != nil {
 		return err
 	}
@@ -105,8 +115,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err != nil {
 		return err
 	}
+	// 0 in the configuration turns a timeout off; in ServeOptions that is
+	// a negative one (0 there means the default).
+	timeout := func(d config.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d.Std()
+	}
 	srv, err := httpapi.Listen(cfg.API.Bind, h, httpapi.ServeOptions{
 		TLSCertFile: cfg.API.TLSCertFile, TLSKeyFile: cfg.API.TLSKeyFile, Logger: log,
+		ReadHeaderTimeout: timeout(cfg.API.ReadHeaderTimeout), ReadTimeout: timeout(cfg.API.ReadTimeout),
+		IdleTimeout: timeout(cfg.API.IdleTimeout),
 	})
 	if err != nil {
 		return err
@@ -191,6 +211,7 @@ func clusterConfig(p config.Peering, a config.API, token string) (*cluster.Confi
 		Name: p.Name, BindAddr: p.BindAddr, BindPort: p.BindPort,
 		AdvertiseAddr: p.AdvertiseAddress, AdvertisePort: p.AdvertisePort,
 		Seeds: p.Join, SeedDNS: p.SeedDNS, Resolver: resolver, GossipKey: key,
+		DeadGrace: p.DeadMemberGrace.Std(), MaxLogBytes: p.MaxLogBytes,
 		Transport: &cluster.HTTPTransport{Scheme: scheme, Token: token},
 	}, nil
 }

@@ -79,3 +79,13 @@ func (l *Load) writer(host string, w, perWriter int, value []byte, stop <-chan s
 		}
 	}
 }
+
+// Counts is a summary of a load's answers.
+type Counts struct {
+	OK, Shed, Other, MissingRetry int64
+}
+
+// Counts returns the answers so far.
+func (l *Load) Counts() Counts {
+	return Counts{OK: l.OK.Load(), Shed: l.Shed.Load(), Other: l.Other.Load(), MissingRetry: l.MissingRetry.Load()}
+}

@@ -115,7 +115,7 @@ func TestStoppedNodeReturnsAndConverges(t *testing.T) {
 
 func TestJoinCatchesUpBeforeReady(t *testing.T) {
 	keys := 100_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		keys = 5_000
 	}
 	net := newTestNet(t)
@@ -270,7 +270,7 @@ func TestReturnAfterGapWasPrunedTakesSnapshot(t *testing.T) {
 
 func TestDiskShrinksAfterDeletesPruneAndCompaction(t *testing.T) {
 	keys := 100_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		keys = 10_000
 	}
 	net := newTestNet(t)
@@ -298,7 +298,7 @@ func TestDiskShrinksAfterDeletesPruneAndCompaction(t *testing.T) {
 	write(false)
 	write(true)
 	for _, tn := range nodes {
-		waitFor(t, 20*time.Second, tn.name+" prunes its whole log", func() bool {
+		waitFor(t, 60*time.Second, tn.name+" prunes its whole log", func() bool {
 			if _, err := tn.c.Prune(context.Background()); err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/yzma/yzma/node/api"
 )
@@ -21,7 +22,24 @@ const (
 	DefaultBindAddr     = "0.0.0.0"
 	DefaultBindPort     = 7946
 	DefaultDBPath       = "yzma.db"
+
+	// The HTTP server's timeouts; the same as httpapi's defaults for a
+	// zero ServeOptions.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+
+	DefaultMaxQueuedWrites = 4096
+	DefaultMaxQueuedBytes  = 256 << 20
+	DefaultDeadMemberGrace = time.Hour
+	DefaultMaxLogBytes     = 1 << 30
 )
+
+// MaxFileBytes is the largest configuration file read.
+const MaxFileBytes = 1 << 20
+
+// ErrFileTooLarge is returned for a configuration file over MaxFileBytes.
+var ErrFileTooLarge = fmt.Errorf("larger than %d bytes", MaxFileBytes)
 
 // Config is a node's whole configuration.
 type Config struct {
@@ -38,6 +56,15 @@ type API struct {
 	AuthTokenFile string // file holding the token (exclusive with AuthToken)
 	TLSCertFile   string // with TLSKeyFile: serve HTTPS
 	TLSKeyFile    string
+	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout the
+	// whole request including its body, IdleTimeout how long a keep-alive
+	// connection waits for its next request; 0 turns one off (headers then
+	// stay bounded by ReadTimeout). There is deliberately no write timeout:
+	// a snapshot stream to a joining peer and POST /cluster/leave may take
+	// minutes.
+	ReadHeaderTimeout Duration
+	ReadTimeout       Duration
+	IdleTimeout       Duration
 }
 
 // Peering configures cluster membership.
@@ -51,6 +78,12 @@ type Peering struct {
 	SeedDNS          string   // DNS name whose A/AAAA records are members to join (port BindPort)
 	DNSServer        string   // host:port of the DNS server for SeedDNS and Join names; empty: the system's
 	GossipKey        string   // base64 key (16, 24 or 32 bytes) encrypting gossip; empty: none
+	// DeadMemberGrace is how long a member that died without leaving holds
+	// back log pruning (it may come back and catch up from the log).
+	DeadMemberGrace Duration
+	// MaxLogBytes caps the operation log: past it the log is pruned even
+	// for dead members, who then resync by snapshot.
+	MaxLogBytes int64
 }
 
 // Server configures storage and the host the node's listeners bind to.
@@ -61,14 +94,22 @@ type Server struct {
 	// a BindAddr it replaced: for many nodes sharing one network namespace,
 	// each on its own IP, with one configuration.
 	BindHost string
+	// MaxQueuedWrites and MaxQueuedBytes bound the writes waiting to be
+	// committed, in number and in bytes of values.
+	MaxQueuedWrites int
+	MaxQueuedBytes  int64
 }
 
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		API:     API{Bind: DefaultBind, MaxBodyBytes: DefaultMaxBodyBytes},
-		Peering: Peering{BindAddr: DefaultBindAddr, BindPort: DefaultBindPort},
-		Server:  Server{DBPath: DefaultDBPath},
+		API: API{Bind: DefaultBind, MaxBodyBytes: DefaultMaxBodyBytes,
+			ReadHeaderTimeout: Duration(DefaultReadHeaderTimeout), ReadTimeout: Duration(DefaultReadTimeout),
+			IdleTimeout: Duration(DefaultIdleTimeout)},
+		Peering: Peering{BindAddr: DefaultBindAddr, BindPort: DefaultBindPort,
+			DeadMemberGrace: Duration(DefaultDeadMemberGrace), MaxLogBytes: DefaultMaxLogBytes},
+		Server: Server{DBPath: DefaultDBPath, MaxQueuedWrites: DefaultMaxQueuedWrites,
+			MaxQueuedBytes: DefaultMaxQueuedBytes},
 	}
 }
 
@@ -99,9 +140,19 @@ func LoadWith(path string, lookup func(string) (string, bool)) (Config, error) {
 }
 
 func (c *Config) readFile(path string) error {
-	raw, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	// One byte past the limit tells a file at the limit from a larger one
+	// without reading more (the path may name a device or a pipe).
+	raw, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	if len(raw) > MaxFileBytes {
+		return fmt.Errorf("config %s: %w", path, ErrFileTooLarge)
 	}
 	if err := c.decode(raw); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
@@ -164,6 +215,19 @@ func (c Config) Validate() error {
 	if (c.API.TLSCertFile == "") != (c.API.TLSKeyFile == "") {
 		add("API.TLSCertFile and API.TLSKeyFile: set both or neither")
 	}
+	for _, d := range []struct {
+		name string
+		d    Duration
+	}{
+		{"API.ReadHeaderTimeout", c.API.ReadHeaderTimeout},
+		{"API.ReadTimeout", c.API.ReadTimeout},
+		{"API.IdleTimeout", c.API.IdleTimeout},
+		{"Peering.DeadMemberGrace", c.Peering.DeadMemberGrace},
+	} {
+		if d.d < 0 {
+			add("%s: must not be negative, got %v", d.name, d.d)
+		}
+	}
 	if c.Peering.Name == "" {
 		add("Peering.Name: must not be empty")
 	}
@@ -193,8 +257,21 @@ func (c Config) Validate() error {
 			add("Peering.DNSServer: %q has no host", c.Peering.DNSServer)
 		}
 	}
+	if c.Peering.MaxLogBytes <= 0 {
+		add("Peering.MaxLogBytes: must be positive, got %d", c.Peering.MaxLogBytes)
+	}
 	if c.Server.DBPath == "" {
 		add("Server.DBPath: must not be empty")
+	}
+	if c.Server.MaxQueuedWrites <= 0 {
+		add("Server.MaxQueuedWrites: must be positive, got %d", c.Server.MaxQueuedWrites)
+	}
+	switch {
+	case c.Server.MaxQueuedBytes <= 0:
+		add("Server.MaxQueuedBytes: must be positive, got %d", c.Server.MaxQueuedBytes)
+	case c.API.MaxBodyBytes > 0 && c.Server.MaxQueuedBytes < c.API.MaxBodyBytes:
+		add("Server.MaxQueuedBytes: %d is less than API.MaxBodyBytes %d, so the largest write could never be queued",
+			c.Server.MaxQueuedBytes, c.API.MaxBodyBytes)
 	}
 	if c.Server.BindHost != "" && net.ParseIP(c.Server.BindHost) == nil {
 		add("Server.BindHost: %q is not an IP address", c.Server.BindHost)

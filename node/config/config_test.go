@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // env returns a lookup func over a fixed map, so tests never touch the
@@ -35,9 +37,11 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		API:     API{Bind: "127.0.0.1:8080", MaxBodyBytes: 16 << 20},
-		Peering: Peering{Name: host, BindAddr: "0.0.0.0", BindPort: 7946, AdvertisePort: 7946},
-		Server:  Server{DBPath: "yzma.db"},
+		API: API{Bind: "127.0.0.1:8080", MaxBodyBytes: 16 << 20, ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout: Duration(60 * time.Second), IdleTimeout: Duration(2 * time.Minute)},
+		Peering: Peering{Name: host, BindAddr: "0.0.0.0", BindPort: 7946, AdvertisePort: 7946,
+			DeadMemberGrace: Duration(time.Hour), MaxLogBytes: 1 << 30},
+		Server: Server{DBPath: "yzma.db", MaxQueuedWrites: 4096, MaxQueuedBytes: 256 << 20},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -46,11 +50,13 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadFileAndEnv(t *testing.T) {
 	file := writeFile(t, "yzma.json", `{
-		"API": {"Bind": "127.0.0.1:9000", "MaxBodyBytes": 1024, "AuthToken": "file-token"},
+		"API": {"Bind": "127.0.0.1:9000", "MaxBodyBytes": 1024, "AuthToken": "file-token",
+		        "ReadHeaderTimeout": "5s", "ReadTimeout": "1m30s", "IdleTimeout": "0s"},
 		"Peering": {"Name": "n1", "BindAddr": "127.0.0.1", "BindPort": 8000,
 		            "AdvertiseAddress": "10.1.2.3", "Join": ["a:1", "b:2"],
-		            "SeedDNS": "seeds.example", "GossipKey": "MDEyMzQ1Njc4OWFiY2RlZg=="},
-		"Server": {"DBPath": "/data/file.db"}
+		            "SeedDNS": "seeds.example", "GossipKey": "MDEyMzQ1Njc4OWFiY2RlZg==",
+		            "DeadMemberGrace": "30m", "MaxLogBytes": 1000000},
+		"Server": {"DBPath": "/data/file.db", "MaxQueuedWrites": 100, "MaxQueuedBytes": 4096}
 	}`)
 	tests := []struct {
 		name string
@@ -90,6 +96,25 @@ func TestLoadFileAndEnv(t *testing.T) {
 			c.Peering.BindPort, c.Peering.AdvertisePort = 8100, 8200
 			c.API.MaxBodyBytes = 2048
 		}},
+		{"limit overrides", map[string]string{
+			"YZMA_MAX_QUEUED_WRITES": "10",
+			"YZMA_MAX_QUEUED_BYTES":  " 8192",
+			"YZMA_MAX_LOG_BYTES":     "5000000000",
+		}, func(c *Config) {
+			c.Server.MaxQueuedWrites, c.Server.MaxQueuedBytes = 10, 8192
+			c.Peering.MaxLogBytes = 5_000_000_000
+		}},
+		{"duration overrides", map[string]string{
+			"YZMA_READ_HEADER_TIMEOUT": "250ms",
+			"YZMA_READ_TIMEOUT":        " 2m ",
+			"YZMA_IDLE_TIMEOUT":        "1h2m3s",
+			"YZMA_DEAD_MEMBER_GRACE":   "0",
+		}, func(c *Config) {
+			c.API.ReadHeaderTimeout = Duration(250 * time.Millisecond)
+			c.API.ReadTimeout = Duration(2 * time.Minute)
+			c.API.IdleTimeout = Duration(time.Hour + 2*time.Minute + 3*time.Second)
+			c.Peering.DeadMemberGrace = 0
+		}},
 		{"bind port moves the advertise default", map[string]string{"YZMA_PEERING_BIND_PORT": "8100"},
 			func(c *Config) { c.Peering.BindPort, c.Peering.AdvertisePort = 8100, 8100 }},
 		{"join list", map[string]string{"YZMA_PEERING_JOIN": " c:3, ,d:4,"},
@@ -102,11 +127,13 @@ func TestLoadFileAndEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			want := Config{
-				API: API{Bind: "127.0.0.1:9000", MaxBodyBytes: 1024, AuthToken: "file-token"},
+				API: API{Bind: "127.0.0.1:9000", MaxBodyBytes: 1024, AuthToken: "file-token",
+					ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(90 * time.Second)},
 				Peering: Peering{Name: "n1", BindAddr: "127.0.0.1", BindPort: 8000, AdvertiseAddress: "10.1.2.3",
 					AdvertisePort: 8000, Join: []string{"a:1", "b:2"}, SeedDNS: "seeds.example",
-					GossipKey: "MDEyMzQ1Njc4OWFiY2RlZg=="},
-				Server: Server{DBPath: "/data/file.db"},
+					GossipKey: "MDEyMzQ1Njc4OWFiY2RlZg==", DeadMemberGrace: Duration(30 * time.Minute),
+					MaxLogBytes: 1_000_000},
+				Server: Server{DBPath: "/data/file.db", MaxQueuedWrites: 100, MaxQueuedBytes: 4096},
 			}
 			tt.want(&want)
 			got, err := LoadWith(file, env(tt.env))
@@ -127,7 +154,8 @@ func TestLoadPartialFileKeepsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Server.DBPath != "x.db" || cfg.API.Bind != DefaultBind || cfg.API.MaxBodyBytes != DefaultMaxBodyBytes ||
-		cfg.Peering.BindPort != DefaultBindPort {
+		cfg.Peering.BindPort != DefaultBindPort || cfg.API.ReadTimeout.Std() != DefaultReadTimeout ||
+		cfg.Server.MaxQueuedWrites != DefaultMaxQueuedWrites || cfg.Peering.MaxLogBytes != DefaultMaxLogBytes {
 		t.Fatalf("partial file lost defaults: %+v", cfg)
 	}
 }
@@ -165,6 +193,30 @@ func TestLoadErrors(t *testing.T) {
 		{"DNS server bad port", "", map[string]string{"YZMA_DNS_SERVER": "10.96.0.10:dns"}, []string{"Peering.DNSServer", "not a number"}},
 		{"several at once", "", map[string]string{"YZMA_DB_PATH": "", "YZMA_API_BIND": "x"},
 			[]string{"Server.DBPath", "API.Bind"}},
+		{"duration as a number", `{"API": {"ReadTimeout": 10}}`, nil,
+			[]string{"invalid JSON", "API.ReadTimeout", `want a string such as "10s"`}},
+		{"duration without unit", `{"API": {"IdleTimeout": "10"}}`, nil,
+			[]string{"invalid JSON", "API.IdleTimeout", "missing unit"}},
+		{"duration nonsense", `{"Peering": {"DeadMemberGrace": "soon"}}`, nil,
+			[]string{"Peering.DeadMemberGrace", "invalid duration"}},
+		{"negative timeout in file", `{"API": {"ReadHeaderTimeout": "-1s"}}`, nil,
+			[]string{"API.ReadHeaderTimeout", "must not be negative", "-1s"}},
+		{"bad duration env", "", map[string]string{"YZMA_READ_TIMEOUT": "60"},
+			[]string{"YZMA_READ_TIMEOUT", "missing unit"}},
+		{"negative duration env", "", map[string]string{"YZMA_IDLE_TIMEOUT": "-2m"},
+			[]string{"API.IdleTimeout", "must not be negative"}},
+		{"negative grace env", "", map[string]string{"YZMA_DEAD_MEMBER_GRACE": "-1h"},
+			[]string{"Peering.DeadMemberGrace", "must not be negative"}},
+		{"bad queued writes env", "", map[string]string{"YZMA_MAX_QUEUED_WRITES": "many"},
+			[]string{"YZMA_MAX_QUEUED_WRITES", `"many"`}},
+		{"zero queued writes", `{"Server": {"MaxQueuedWrites": 0}}`, nil, []string{"Server.MaxQueuedWrites", "positive"}},
+		{"bad queued bytes env", "", map[string]string{"YZMA_MAX_QUEUED_BYTES": "1GiB"}, []string{"YZMA_MAX_QUEUED_BYTES"}},
+		{"negative queued bytes", "", map[string]string{"YZMA_MAX_QUEUED_BYTES": "-1"},
+			[]string{"Server.MaxQueuedBytes", "positive"}},
+		{"queue smaller than a body", "", map[string]string{"YZMA_MAX_QUEUED_BYTES": "1024", "YZMA_MAX_BODY_BYTES": "2048"},
+			[]string{"Server.MaxQueuedBytes", "API.MaxBodyBytes"}},
+		{"bad log bytes env", "", map[string]string{"YZMA_MAX_LOG_BYTES": "1e9"}, []string{"YZMA_MAX_LOG_BYTES"}},
+		{"zero log bytes", `{"Peering": {"MaxLogBytes": 0}}`, nil, []string{"Peering.MaxLogBytes", "positive"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,6 +277,86 @@ func TestBindHost(t *testing.T) {
 				t.Fatalf("API.Bind, Peering.BindAddr, Peering.AdvertiseAddress = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadFileSizeLimit(t *testing.T) {
+	// Valid JSON padded with spaces to exactly n bytes.
+	padded := func(n int) string { return "{}" + strings.Repeat(" ", n-2) }
+	tests := []struct {
+		name    string
+		size    int
+		wantErr bool
+	}{
+		{"small", 2, false},
+		{"at the limit", MaxFileBytes, false},
+		{"one byte over", MaxFileBytes + 1, true},
+		{"far over", 4 * MaxFileBytes, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, "c.json", padded(tt.size))
+			_, err := LoadWith(path, env(map[string]string{"YZMA_PEERING_NAME": "n"}))
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrFileTooLarge) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("err = %v, want ErrFileTooLarge naming %s", err, path)
+			}
+		})
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Duration
+		wantErr string
+	}{
+		{`"10s"`, Duration(10 * time.Second), ""},
+		{`"1m30s"`, Duration(90 * time.Second), ""},
+		{`"1.5h"`, Duration(90 * time.Minute), ""},
+		{`"250ms"`, Duration(250 * time.Millisecond), ""},
+		{`"0"`, 0, ""},
+		{`"-3s"`, Duration(-3 * time.Second), ""}, // decodes; Validate refuses it
+		{`null`, Duration(7), ""},                 // leaves the value alone
+		{`10`, 0, `want a string`},
+		{`true`, 0, `want a string`},
+		{`"10"`, 0, "missing unit"},
+		{`""`, 0, "invalid duration"},
+		{`"1d"`, 0, "unknown unit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			d := Duration(7)
+			err := json.Unmarshal([]byte(tt.in), &d)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || d != tt.want {
+				t.Fatalf("got %v, %v; want %v", d, err, tt.want)
+			}
+			if tt.in == "null" {
+				return
+			}
+			b, err := json.Marshal(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back Duration
+			if err := json.Unmarshal(b, &back); err != nil || back != d {
+				t.Fatalf("%s round-trips to %v, %v", b, back, err)
+			}
+		})
+	}
+	if b, _ := json.Marshal(API{ReadTimeout: Duration(90 * time.Second)}); !strings.Contains(string(b), `"ReadTimeout":"1m30s"`) {
+		t.Fatalf("marshalled as %s", b)
 	}
 }
 

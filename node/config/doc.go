@@ -8,20 +8,25 @@
 //	    "Bind": "127.0.0.1:8080",
 //	    "MaxBodyBytes": 16777216,
 //	    "AuthToken": "", "AuthTokenFile": "",
-//	    "TLSCertFile": "", "TLSKeyFile": ""
+//	    "TLSCertFile": "", "TLSKeyFile": "",
+//	    "ReadHeaderTimeout": "10s", "ReadTimeout": "60s", "IdleTimeout": "2m"
 //	  },
 //	  "Peering": {
 //	    "Name": "<hostname>",
 //	    "BindAddr": "0.0.0.0", "BindPort": 7946,
 //	    "AdvertiseAddress": "", "AdvertisePort": 7946,
 //	    "Join": ["host:port"],
-//	    "SeedDNS": "", "DNSServer": "", "GossipKey": ""
+//	    "SeedDNS": "", "DNSServer": "", "GossipKey": "",
+//	    "DeadMemberGrace": "1h", "MaxLogBytes": 1073741824
 //	  },
-//	  "Server": {"DBPath": "yzma.db", "BindHost": ""}
+//	  "Server": {"DBPath": "yzma.db", "BindHost": "",
+//	             "MaxQueuedWrites": 4096, "MaxQueuedBytes": 268435456}
 //	}
 //
 // Every field is optional. Unknown fields are an error, so a misspelt setting
-// is reported instead of silently ignored. The environment overrides the file:
+// is reported instead of silently ignored; the file may be at most
+// MaxFileBytes (1 MiB). Durations are strings for time.ParseDuration ("10s",
+// "1m30s", "2h"); none may be negative. The environment overrides the file:
 //
 //	YZMA_API_BIND                   API.Bind
 //	YZMA_MAX_BODY_BYTES             API.MaxBodyBytes
@@ -29,6 +34,9 @@
 //	YZMA_AUTH_TOKEN_FILE            API.AuthTokenFile
 //	YZMA_TLS_CERT_FILE              API.TLSCertFile
 //	YZMA_TLS_KEY_FILE               API.TLSKeyFile
+//	YZMA_READ_HEADER_TIMEOUT        API.ReadHeaderTimeout
+//	YZMA_READ_TIMEOUT               API.ReadTimeout
+//	YZMA_IDLE_TIMEOUT               API.IdleTimeout
 //	YZMA_PEERING_NAME               Peering.Name
 //	YZMA_PEERING_BIND_ADDR          Peering.BindAddr
 //	YZMA_PEERING_BIND_PORT          Peering.BindPort
@@ -38,8 +46,25 @@
 //	YZMA_PEERING_SEED_DNS           Peering.SeedDNS
 //	YZMA_DNS_SERVER                 Peering.DNSServer
 //	YZMA_GOSSIP_KEY                 Peering.GossipKey
+//	YZMA_DEAD_MEMBER_GRACE          Peering.DeadMemberGrace
+//	YZMA_MAX_LOG_BYTES              Peering.MaxLogBytes
 //	YZMA_DB_PATH                    Server.DBPath
 //	YZMA_BIND_HOST                  Server.BindHost
+//	YZMA_MAX_QUEUED_WRITES          Server.MaxQueuedWrites
+//	YZMA_MAX_QUEUED_BYTES           Server.MaxQueuedBytes
+//
+// HTTP timeouts: API.ReadHeaderTimeout bounds reading a request's headers,
+// API.ReadTimeout the whole request including its body, API.IdleTimeout how
+// long a keep-alive connection may wait for its next request. "0s" turns one
+// off (headers then stay bounded by API.ReadTimeout). There is no write
+// timeout on purpose: the snapshot a joining peer streams and POST
+// /cluster/leave may legitimately take minutes.
+//
+// Limits: Server.MaxQueuedWrites and Server.MaxQueuedBytes (at least
+// API.MaxBodyBytes) bound the writes waiting to be committed.
+// Peering.DeadMemberGrace is how long a member that died without leaving
+// holds back log pruning; Peering.MaxLogBytes is the log size past which the
+// log is pruned even for dead members, who then resync by snapshot.
 //
 // Clustering: the node joins the members in Peering.Join and those the A/AAAA
 // records of Peering.SeedDNS name (on port Peering.BindPort, such as a

@@ -37,6 +37,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	}{
 		{"YZMA_PEERING_BIND_PORT", &c.Peering.BindPort},
 		{"YZMA_PEERING_ADVERTISE_PORT", &c.Peering.AdvertisePort},
+		{"YZMA_MAX_QUEUED_WRITES", &c.Server.MaxQueuedWrites},
 	}
 	for _, s := range ints {
 		if v, ok := lookup(s.name); ok {
@@ -47,12 +48,40 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 			*s.dst = n
 		}
 	}
-	if v, ok := lookup("YZMA_MAX_BODY_BYTES"); ok {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			return fmt.Errorf("YZMA_MAX_BODY_BYTES: %q is not an integer", v)
+	int64s := []struct {
+		name string
+		dst  *int64
+	}{
+		{"YZMA_MAX_BODY_BYTES", &c.API.MaxBodyBytes},
+		{"YZMA_MAX_QUEUED_BYTES", &c.Server.MaxQueuedBytes},
+		{"YZMA_MAX_LOG_BYTES", &c.Peering.MaxLogBytes},
+	}
+	for _, s := range int64s {
+		if v, ok := lookup(s.name); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not an integer", s.name, v)
+			}
+			*s.dst = n
 		}
-		c.API.MaxBodyBytes = n
+	}
+	durations := []struct {
+		name string
+		dst  *Duration
+	}{
+		{"YZMA_READ_HEADER_TIMEOUT", &c.API.ReadHeaderTimeout},
+		{"YZMA_READ_TIMEOUT", &c.API.ReadTimeout},
+		{"YZMA_IDLE_TIMEOUT", &c.API.IdleTimeout},
+		{"YZMA_DEAD_MEMBER_GRACE", &c.Peering.DeadMemberGrace},
+	}
+	for _, s := range durations {
+		if v, ok := lookup(s.name); ok {
+			d, err := parseDuration(s.name, strings.TrimSpace(v))
+			if err != nil {
+				return err
+			}
+			*s.dst = d
+		}
 	}
 	if v, ok := lookup("YZMA_PEERING_JOIN"); ok {
 		c.Peering.Join = SplitList(v)

@@ -11,12 +11,45 @@ import (
 	"time"
 )
 
+// The server's timeouts when ServeOptions leaves them zero.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+)
+
 // ServeOptions configures Listen.
+//
+// The timeouts protect the server from clients that hold connections open
+// without finishing a request (slowloris). Zero means the default, negative
+// means none. There is deliberately no write timeout: it would cut off long
+// but legitimate answers, a snapshot streamed to a joining peer or a POST
+// /cluster/leave that waits for the hand-off, which may take minutes (TCP
+// keep-alives still drop connections to peers that are gone). ReadTimeout
+// must leave time for the largest body at the slowest expected client:
+// a peer's push of up to 64 MiB, or Options.MaxBodyBytes.
 type ServeOptions struct {
 	// TLSCertFile and TLSKeyFile, when both set, make the server speak HTTPS.
 	TLSCertFile string
 	TLSKeyFile  string
+	// ReadHeaderTimeout bounds reading a request's line and headers; when
+	// negative only ReadTimeout bounds them.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading the whole request, from its first byte to
+	// the end of its body; the handler may then take its time.
+	ReadTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request.
+	IdleTimeout time.Duration
 	Logger      *slog.Logger
+}
+
+// orDefault is d, or def when d is zero.
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }
 
 // Server serves a handler over HTTP or HTTPS with graceful shutdown.
@@ -32,10 +65,15 @@ func Listen(addr string, h http.Handler, opts ServeOptions) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	// http.Server reads a negative timeout as none, and a zero
+	// ReadHeaderTimeout or IdleTimeout as ReadTimeout's: headers whose own
+	// timeout is off are still bounded by ReadTimeout, idle connections are
+	// not.
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: max(orDefault(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout), 0),
+		ReadTimeout:       orDefault(opts.ReadTimeout, DefaultReadTimeout),
+		IdleTimeout:       orDefault(opts.IdleTimeout, DefaultIdleTimeout),
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
 	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -22,7 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/node/config"
 	"github.com/yzma/yzma/node/httpapi"
+	"github.com/yzma/yzma/node/store"
 )
 
 func TestRestartKeepsAcknowledgedWrites(t *testing.T) {
@@ -202,6 +205,183 @@ func TestListenErrors(t *testing.T) {
 		httpapi.ServeOptions{TLSCertFile: missing, TLSKeyFile: missing})
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing cert error %v does not wrap ErrNotExist", err)
+	}
+}
+
+func TestSlowClientsAreCutOff(t *testing.T) {
+	e := newEnv(t, httpapi.Options{})
+	const trickleBytes = 200 // one every 20ms: 4s if nobody stops it
+	tests := []struct {
+		name    string
+		opts    httpapi.ServeOptions
+		cutAt   time.Duration // the timeout that should fire
+		head    string        // sent at once
+		trickle string        // then one byte at a time
+		key     string        // the key the request would write, if any
+	}{
+		{"slow headers", httpapi.ServeOptions{ReadHeaderTimeout: 200 * time.Millisecond}, 200 * time.Millisecond,
+			"GET /healthz HTTP/1.1\r\nHost: test\r\n", "X-Slow: " + strings.Repeat("a", trickleBytes), ""},
+		{"slow headers, header timeout off", httpapi.ServeOptions{ReadHeaderTimeout: -1, ReadTimeout: 200 * time.Millisecond},
+			200 * time.Millisecond,
+			"GET /healthz HTTP/1.1\r\nHost: test\r\n", "X-Slow: " + strings.Repeat("a", trickleBytes), ""},
+		{"slow body", httpapi.ServeOptions{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 300 * time.Millisecond},
+			300 * time.Millisecond,
+			fmt.Sprintf("PUT /keys/slow HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n", trickleBytes),
+			strings.Repeat("b", trickleBytes), "slow"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := listen(t, e.srv.Config.Handler, tt.opts)
+			start := time.Now()
+			conn := dialRaw(t, srv)
+			if _, err := io.WriteString(conn, tt.head); err != nil {
+				t.Fatal(err)
+			}
+			trickle(t, conn, tt.trickle, 20*time.Millisecond)
+			got := readUntilClosed(t, conn, 5*time.Second)
+			after := time.Since(start)
+			if after < tt.cutAt {
+				t.Fatalf("cut off after %v, before the %v timeout", after, tt.cutAt)
+			}
+			if after > 2*time.Second {
+				t.Fatalf("cut off only after %v; the timeout is %v", after, tt.cutAt)
+			}
+			if strings.HasPrefix(string(got), "HTTP/1.1 2") {
+				t.Fatalf("slow request was served: %q", got)
+			}
+			if tt.key != "" {
+				if _, err := e.node.Get([]byte(tt.key)); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("key %q of the cut-off request: %v, want not found", tt.key, err)
+				}
+			}
+		})
+	}
+}
+
+func TestIdleKeepAliveConnections(t *testing.T) {
+	e := newEnv(t, httpapi.Options{})
+	tests := []struct {
+		name       string
+		idle       time.Duration
+		wantClosed bool
+	}{
+		{"closed after IdleTimeout", 300 * time.Millisecond, true},
+		{"kept with IdleTimeout off", -1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := listen(t, e.srv.Config.Handler, httpapi.ServeOptions{IdleTimeout: tt.idle})
+			conn := dialRaw(t, srv)
+			br := bufio.NewReader(conn)
+			// Two requests with a pause between them: the connection is
+			// kept alive, not closed after each answer.
+			healthz(t, conn, br)
+			time.Sleep(50 * time.Millisecond)
+			healthz(t, conn, br)
+
+			wait := 5 * time.Second
+			if !tt.wantClosed {
+				wait = 600 * time.Millisecond // twice the other case's timeout
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(wait))
+			n, err := br.ReadByte()
+			switch {
+			case tt.wantClosed && (err == nil || isTimeout(err)):
+				t.Fatalf("idle connection still open after %v (read %v, %v)", wait, n, err)
+			case !tt.wantClosed && !isTimeout(err):
+				t.Fatalf("idle connection closed with IdleTimeout off: %v", err)
+			case !tt.wantClosed:
+				_ = conn.SetReadDeadline(time.Time{})
+				healthz(t, conn, br) // still usable
+			}
+		})
+	}
+}
+
+// The configuration's defaults are the server's.
+func TestDefaultTimeoutsMatchConfig(t *testing.T) {
+	api := config.Default().API
+	for _, c := range []struct {
+		name         string
+		config, serv time.Duration
+	}{
+		{"ReadHeaderTimeout", api.ReadHeaderTimeout.Std(), httpapi.DefaultReadHeaderTimeout},
+		{"ReadTimeout", api.ReadTimeout.Std(), httpapi.DefaultReadTimeout},
+		{"IdleTimeout", api.IdleTimeout.Std(), httpapi.DefaultIdleTimeout},
+	} {
+		if c.config != c.serv {
+			t.Errorf("%s: config default %v, server default %v", c.name, c.config, c.serv)
+		}
+	}
+}
+
+// dialRaw connects to srv; the connection closes when the test ends.
+func dialRaw(t *testing.T, srv *httpapi.Server) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", srv.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// trickle writes s to conn one byte every interval, in the background,
+// until done, a write fails or the test ends.
+func trickle(t *testing.T, conn net.Conn, s string, interval time.Duration) {
+	t.Helper()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := range len(s) {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if _, err := conn.Write([]byte{s[i]}); err != nil {
+				return
+			}
+		}
+	})
+	t.Cleanup(func() { close(stop); wg.Wait() })
+}
+
+// readUntilClosed reads until the server closes conn (EOF or reset) and
+// returns what it read; it fails the test if conn is still open after limit.
+func readUntilClosed(t *testing.T, conn net.Conn, limit time.Duration) []byte {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(limit))
+	got, err := io.ReadAll(conn)
+	if isTimeout(err) {
+		t.Fatalf("connection still open after %v (read %q)", limit, got)
+	}
+	return got
+}
+
+func isTimeout(err error) bool {
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
+}
+
+// healthz asks GET /healthz on a kept-alive connection and wants a 200.
+func healthz(t *testing.T, conn net.Conn, br *bufio.Reader) {
+	t.Helper()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	defer func() { _ = conn.SetDeadline(time.Time{}) }()
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("GET /healthz: %d, close %v", resp.StatusCode, resp.Close)
 	}
 }
 

@@ -145,6 +145,9 @@ func (sr *snapshotReader) next() (keyRecord, error) {
 			return rec, fmt.Errorf("%w: key %q holds %v, which this node has not made", ErrBadSnapshot, rec.Key, v.Dot)
 		}
 	}
+	if d, beyond := rec.State.Ctx.Beyond(sr.self, sr.minted); beyond {
+		return rec, fmt.Errorf("%w: key %q has observed %v, which this node has not made", ErrBadSnapshot, rec.Key, d)
+	}
 	sr.last = rec.Key
 	return rec, nil
 }
