@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ import (
 // once with 503 and Retry-After in the envelope; what was acknowledged is
 // stored and what was refused is not.
 func TestFullQueueAnswers503(t *testing.T) {
-	e := &testEnv{t: t, nodeOpts: node.Options{MaxQueuedWrites: 1}, dbPath: t.TempDir() + "/data.db"}
+	e := &testEnv{t: t, nodeOpts: node.Options{MaxQueuedWrites: 1}, dbPath: filepath.Join(t.TempDir(), "data.db")}
 	e.start()
 	l := loadgen.Start(e.srv.URL, 200, 20, 100, nil)
 	l.Wait()
