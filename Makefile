@@ -106,8 +106,12 @@ test-e2e-kind: ## Run the end-to-end journey on a new kind cluster (needs Docker
 	E2E_CLUSTER=kind E2E_IMAGE=$(IMG) $(GO) test -count=1 -v -timeout 30m ./test/e2e
 
 .PHONY: bench
-bench: ## Run the benchmarks (single-node writes with 1/16/64 writers, reads).
+bench: ## Run the benchmarks (writes with 1 to 2,000 writers, reads, overload, replication latency).
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: bench-restart
+bench-restart: ## Restart one node of three holding 100k keys after 90 s down, writes going on: bytes moved vs the data set.
+	YZMA_BENCH_RESTART=1 $(GO) test -run '^$$' -bench RestartAfterDowntime -benchtime 1x -timeout 30m ./node/cluster
 
 .PHONY: test-faults
 test-faults: SEED ?= 1

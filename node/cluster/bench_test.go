@@ -47,9 +47,12 @@ func BenchmarkReplicationLatency(b *testing.B) {
 // YZMA_BENCH_KEYS keys (default 100,000, 100-byte values) is down for
 // YZMA_BENCH_DOWN (default 90s) while writes go on, then restarts. It
 // reports the bytes that reached it (pulled and pushed), the data set's
-// size, their ratio and the snapshots it took (0: deltas only). Run with
-// -benchtime 1x.
+// size, their ratio and the snapshots it took (0: deltas only). It takes
+// minutes, so it runs only with YZMA_BENCH_RESTART=1 (make bench-restart).
 func BenchmarkRestartAfterDowntime(b *testing.B) {
+	if os.Getenv("YZMA_BENCH_RESTART") == "" {
+		b.Skip("set YZMA_BENCH_RESTART=1 (make bench-restart): it runs for minutes")
+	}
 	keys := envInt(b, "YZMA_BENCH_KEYS", 100_000)
 	down := 90 * time.Second
 	if v := os.Getenv("YZMA_BENCH_DOWN"); v != "" {
