@@ -59,6 +59,11 @@ func (s *Store) Compact() (before, after int64, err error) {
 			return fail(err)
 		}
 	}
+	// Flush the copy now, so that the last step syncs only its own few
+	// pages while requests wait.
+	if err := dst.Sync(); err != nil {
+		return fail(err)
+	}
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	held := func(fn func(*bolt.Tx) error) error { return s.db.View(fn) }
