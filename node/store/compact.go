@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -66,6 +67,7 @@ func (s *Store) Compact() (before, after int64, err error) {
 	}
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
+	heldSince := time.Now()
 	held := func(fn func(*bolt.Tx) error) error { return s.db.View(fn) }
 	if err := s.copyDirty(dst, s.takeDirty(true), held); err != nil {
 		return fail(err)
@@ -97,7 +99,7 @@ func (s *Store) Compact() (before, after int64, err error) {
 		return before, before, fmt.Errorf("compact: replace file: %w", renameErr)
 	}
 	after = sizeOf(s.path)
-	s.log.Info("data file compacted", "before_bytes", before, "after_bytes", after)
+	s.log.Info("data file compacted", "before_bytes", before, "after_bytes", after, "requests_held", time.Since(heldSince))
 	return before, after, nil
 }
 
