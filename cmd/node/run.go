@@ -111,6 +111,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, faultsFile 
 
 	h, err := httpapi.New(n, httpapi.Options{
 		MaxBodyBytes: cfg.API.MaxBodyBytes, AuthToken: token, Registerer: reg, Gatherer: reg, Logger: log,
+		MaxPendingWrites: cfg.Server.MaxQueuedWrites,
 	})
 	if err != nil {
 		return err

@@ -40,10 +40,13 @@
 // naming writes of this node's origin it has not made (which would make
 // every later write of the key invisible).
 //
-// Load shedding. Writes queue for a group commit; past the queue's bounds a
-// write is answered 503 at once, with Retry-After, and so is a write while
-// the node catches up after joining. Reads, /healthz, /readyz and /metrics
-// never wait for the write queue.
+// Load shedding. At most 512 writes are served at once (gate.go), so that
+// under thousands of writers a probe or a read is not scheduled behind all
+// of them; the others wait, parked, up to Options.MaxPendingWrites. The
+// writes served queue for a group commit. Past either bound (pending
+// writes, or the store's queue) a write is answered 503 at once, with
+// Retry-After, and so is a write while the node catches up after joining.
+// Reads, /healthz, /readyz and /metrics never wait for writes.
 //
 // Request bodies are capped (Options.MaxBodyBytes, 413 beyond). With
 // Options.AuthToken set, every endpoint except /healthz and /readyz needs

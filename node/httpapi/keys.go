@@ -72,6 +72,11 @@ func (s *server) putKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	leave, err := s.writes.enter(r.Context())
+	if err != nil {
+		return storeError(err)
+	}
+	defer leave()
 	body, err := s.readBody(c)
 	if err != nil {
 		return err
@@ -90,6 +95,11 @@ func (s *server) deleteKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	leave, err := s.writes.enter(r.Context())
+	if err != nil {
+		return storeError(err)
+	}
+	defer leave()
 	if _, err := s.node.Delete(r.Context(), key, observed); err != nil {
 		return storeError(err)
 	}

@@ -24,6 +24,10 @@ type Options struct {
 	AuthToken string
 	// Registerer receives the HTTP metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// MaxPendingWrites bounds the write requests waiting to be served (at
+	// most 512 are served at once); past it a write is answered 503 with
+	// Retry-After at once. Zero means 4096.
+	MaxPendingWrites int
 	// Gatherer is served on /metrics; nil serves no /metrics.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
@@ -32,6 +36,7 @@ type Options struct {
 type server struct {
 	node    *node.Node
 	maxBody int64
+	writes  *writeGate
 	log     *slog.Logger
 	metrics *httpMetrics
 }
@@ -47,11 +52,14 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxPendingWrites <= 0 {
+		opts.MaxPendingWrites = 4096
+	}
 	m, err := newHTTPMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
-	s := &server{node: n, maxBody: opts.MaxBodyBytes, log: opts.Logger, metrics: m}
+	s := &server{node: n, maxBody: opts.MaxBodyBytes, log: opts.Logger, metrics: m, writes: newWriteGate(opts.MaxPendingWrites)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
