@@ -20,7 +20,7 @@ RUN go mod download
 # Only the packages the three commands import.
 COPY api/ api/
 COPY cmd/ cmd/
-COPY controllers/ controllers/
+COPY internal/controller/ internal/controller/
 COPY node/ node/
 
 # Static, stripped, reproducible (no local paths). TARGETOS and TARGETARCH

@@ -20,7 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
-	"github.com/yzma/yzma/controllers"
+	"github.com/yzma/yzma/internal/controller"
 )
 
 func main() {
@@ -33,7 +33,7 @@ func run(args []string) int {
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "`address` the /healthz and /readyz probes bind to")
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader, so that only one of several managers acts")
 	leaderNS := fs.String("leader-election-namespace", "", "`namespace` of the leader election lease (default: the manager's own, in cluster)")
-	nodeImage := fs.String("node-image", envOr("YZMA_NODE_IMAGE", controllers.DefaultImage), "node `image` when a YzmaCluster names none (env YZMA_NODE_IMAGE)")
+	nodeImage := fs.String("node-image", envOr("YZMA_NODE_IMAGE", controller.DefaultImage), "node `image` when a YzmaCluster names none (env YZMA_NODE_IMAGE)")
 	clusterDomain := fs.String("cluster-domain", "cluster.local", "the cluster's DNS `domain`")
 	podAccess := fs.String("pod-access", "auto", "how to reach node pods: direct (pod IP, in cluster), proxy (API server pod proxy) or auto")
 	zapOpts := zap.Options{Development: false}
@@ -52,14 +52,14 @@ func run(args []string) int {
 		log.Error(err, "no Kubernetes configuration (in-cluster or KUBECONFIG)")
 		return 1
 	}
-	access := controllers.PodAccess(*podAccess)
+	access := controller.PodAccess(*podAccess)
 	if access == "auto" {
-		access = controllers.PodAccessProxy
+		access = controller.PodAccessProxy
 		if _, inCluster := os.LookupEnv("KUBERNETES_SERVICE_HOST"); inCluster {
-			access = controllers.PodAccessDirect
+			access = controller.PodAccessDirect
 		}
 	}
-	nodes, err := controllers.NewHTTPNodeClient(access, cfg)
+	nodes, err := controller.NewHTTPNodeClient(access, cfg)
 	if err != nil {
 		log.Error(err, "node client")
 		return 2
@@ -83,7 +83,7 @@ func run(args []string) int {
 		log.Error(err, "create manager")
 		return 1
 	}
-	r := &controllers.Reconciler{
+	r := &controller.Reconciler{
 		Client:        mgr.GetClient(),
 		Scheme:        mgr.GetScheme(),
 		Recorder:      mgr.GetEventRecorder("yzma-operator"),

@@ -7,7 +7,7 @@ import (
 )
 
 // TestRunRefusesBadInvocations checks the exits that need no API server;
-// the manager itself runs in the controllers' and e2e tests.
+// the manager itself runs in the tests of internal/controller and test/e2e.
 func TestRunRefusesBadInvocations(t *testing.T) {
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1

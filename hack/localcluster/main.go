@@ -1,5 +1,5 @@
 // Command localcluster runs a local Kubernetes cluster without Docker (see
-// package test/localcluster): etcd, kube-apiserver and
+// package internal/localcluster): etcd, kube-apiserver and
 // kube-controller-manager from bin/k8s, a process kubelet that runs the
 // yzma image as bin/node on loopback addresses, a hostPath provisioner and
 // a DNS server. It runs until interrupted.
@@ -45,7 +45,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/yzma/yzma/test/localcluster"
+	"github.com/yzma/yzma/internal/localcluster"
 )
 
 func main() {

@@ -13,8 +13,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
-	"github.com/yzma/yzma/controllers"
-	"github.com/yzma/yzma/test/localcluster"
+	"github.com/yzma/yzma/internal/controller"
+	"github.com/yzma/yzma/internal/localcluster"
 )
 
 // startOperator installs the CRD, runs the YzmaCluster controller in this
@@ -35,11 +35,11 @@ func startOperator(ctx context.Context, c *localcluster.Cluster, root string, sa
 		return fmt.Errorf("operator manager: %w", err)
 	}
 	// The API server does not proxy to loopback addresses: dial the pods.
-	nodes, err := controllers.NewHTTPNodeClient(controllers.PodAccessDirect, nil)
+	nodes, err := controller.NewHTTPNodeClient(controller.PodAccessDirect, nil)
 	if err != nil {
 		return err
 	}
-	r := &controllers.Reconciler{
+	r := &controller.Reconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("yzma-operator"), Nodes: nodes,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {

@@ -5,10 +5,11 @@
 //
 // The same tests run on two kinds of cluster, chosen by E2E_CLUSTER:
 //
-//	local (default)  test/localcluster: real etcd, kube-apiserver and
+//	local (default)  internal/localcluster: real etcd, kube-apiserver and
 //	                 kube-controller-manager, node pods as local processes;
 //	                 the operator runs as a process with a kubeconfig and
-//	                 reaches pods through the API server's pod proxy.
+//	                 reaches pods at their IPs (the API server does not
+//	                 proxy to loopback addresses).
 //	kind             a kind cluster (needs Docker and kind): the image is
 //	                 built, loaded and deployed with kustomize
 //	                 (make test-e2e-kind).

@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
-	"github.com/yzma/yzma/test/localcluster"
+	"github.com/yzma/yzma/internal/localcluster"
 )
 
 const (

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
 	"sigs.k8s.io/e2e-framework/support/kind"
 
-	"github.com/yzma/yzma/test/localcluster"
+	"github.com/yzma/yzma/internal/localcluster"
 )
 
 // kindPlatform runs the journey on a kind cluster (Docker and kind

@@ -13,11 +13,11 @@ import (
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
-	"github.com/yzma/yzma/test/localcluster"
+	"github.com/yzma/yzma/internal/localcluster"
 )
 
-// localPlatform runs the journey on test/localcluster, with the operator
-// as a local process. The API server refuses to proxy to loopback
+// localPlatform runs the journey on internal/localcluster, with the
+// operator as a local process. The API server refuses to proxy to loopback
 // addresses, which is what local pods have, so the operator and the tests
 // reach the pods at their IPs, as an operator in a cluster does.
 type localPlatform struct {

@@ -1,4 +1,4 @@
-package controllers
+package controller
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 // applySample creates config/samples' YzmaCluster in ns.
 func applySample(t *testing.T, ns string) *yzmav1.YzmaCluster {
 	t.Helper()
-	raw, err := os.ReadFile("../config/samples/db_v1alpha1_yzmacluster.yaml")
+	raw, err := os.ReadFile("../../config/samples/db_v1alpha1_yzmacluster.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

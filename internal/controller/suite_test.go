@@ -1,4 +1,4 @@
-package controllers
+package controller
 
 import (
 	"context"
@@ -85,7 +85,7 @@ func needAPIServer(t *testing.T) {
 }
 
 func startAPIServer() error {
-	assets, err := filepath.Abs("../bin/k8s")
+	assets, err := filepath.Abs("../../bin/k8s")
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func startAPIServer() error {
 		}
 	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}
@@ -113,13 +113,13 @@ func startAPIServer() error {
 func needNodeBinary(t *testing.T) {
 	t.Helper()
 	nodeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "yzma-controllers-test")
+		dir, err := os.MkdirTemp("", "yzma-controller-test")
 		if err != nil {
 			nodeBuildErr = err
 			return
 		}
 		nodeBin = filepath.Join(dir, "node")
-		if out, err := exec.Command("go", "build", "-o", nodeBin, "../cmd/node").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", nodeBin, "../../cmd/node").CombinedOutput(); err != nil {
 			nodeBuildErr = fmt.Errorf("build node: %w\n%s", err, out)
 		}
 	})

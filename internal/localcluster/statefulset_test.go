@@ -24,8 +24,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/yzma/yzma/internal/localcluster"
 	yzmaclient "github.com/yzma/yzma/node/client"
-	"github.com/yzma/yzma/test/localcluster"
 )
 
 // yzmaStatefulSet is a Yzma cluster as the operator will deploy it: a

@@ -14,7 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/yzma/yzma/test/localcluster"
+	"github.com/yzma/yzma/internal/localcluster"
 )
 
 // The tests share one cluster, started by the first test that needs it

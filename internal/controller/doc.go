@@ -1,4 +1,4 @@
-// Package controllers holds the YzmaCluster reconciler.
+// Package controller holds the YzmaCluster reconciler.
 //
 // Each reconcile pass runs the steps below in order, one file per step;
 // every child object comes from a pure builder function (tested without an
@@ -19,4 +19,4 @@
 // StatefulSet by one. The step in progress is recorded in the status, so a
 // restarted operator resumes it. Pods are reached through the NodeClient
 // interface (nodeclient.go), directly or through the API server's pod proxy.
-package controllers
+package controller

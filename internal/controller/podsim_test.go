@@ -1,4 +1,4 @@
-package controllers
+package controller
 
 import (
 	"context"
@@ -33,7 +33,7 @@ const (
 var simSubnet atomic.Int32 // gives each podSim its own 127.77.N.0/24
 
 // podSim stands in for the StatefulSet controller and the kubelet, which
-// envtest does not run (the local cluster of test/localcluster runs the
+// envtest does not run (the local cluster of internal/localcluster runs the
 // real ones): it keeps pods 0..replicas-1 of one cluster's StatefulSet,
 // creating the lowest missing one and deleting the highest extra one, and
 // marks them Running with a loopback IP. With real set, each pod runs a

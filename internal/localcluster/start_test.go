@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/yzma/yzma/test/localcluster"
+	"github.com/yzma/yzma/internal/localcluster"
 )
 
 func TestStart(t *testing.T) {
