@@ -34,17 +34,18 @@ func (s nodeSecrets) hash() string {
 	return hex.EncodeToString(sum[:])[:16]
 }
 
-// readSecrets reads the Secret values c references.
-func (r *Reconciler) readSecrets(ctx context.Context, c *yzmav1.YzmaCluster) (nodeSecrets, error) {
-	var s nodeSecrets
+// readSecrets reads the Secret values the cluster references into
+// p.secrets.
+func (r *Reconciler) readSecrets(ctx context.Context, p *pass) error {
+	c := p.c
 	var err error
-	if s.GossipKey, err = r.secretValue(ctx, c.Namespace, c.Spec.GossipKeySecret); err != nil {
-		return s, err
+	if p.secrets.GossipKey, err = r.secretValue(ctx, c.Namespace, c.Spec.GossipKeySecret); err != nil {
+		return err
 	}
-	if s.APIToken, err = r.secretValue(ctx, c.Namespace, c.Spec.APITokenSecret); err != nil {
-		return s, err
+	if p.secrets.APIToken, err = r.secretValue(ctx, c.Namespace, c.Spec.APITokenSecret); err != nil {
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 func (r *Reconciler) secretValue(ctx context.Context, ns string, ref *corev1.SecretKeySelector) (string, error) {

@@ -1,17 +1,24 @@
 // Package controller holds the YzmaCluster reconciler.
 //
-// Each reconcile pass runs the steps below in order, one file per step;
-// every child object comes from a pure builder function (tested without an
-// API server) and is applied with server-side apply:
+// Each reconcile pass runs the steps below in order (Reconciler.steps), one
+// file per step, all with one signature: a method taking the context and
+// the pass's state (state.go), returning an error that ends the pass. Every
+// child object comes from a pure builder function (tested without an API
+// server) and is applied with server-side apply:
 //
-//	config.go          the configuration hash of the referenced Secrets
+//	config.go          the referenced Secrets' values and their configuration hash
 //	services.go        the headless Service (gossip seeds) and client Service
 //	poddisruption.go   the PodDisruptionBudget (maxUnavailable 1)
+//	observe.go         the StatefulSet and its pods as they are
 //	scaledown.go       the scale-down state machine: leave before shrink
 //	statefulset.go     the StatefulSet of node pods
 //	volumes.go         existing claims grown to a larger spec.storage.size
+//	observe.go         again, after the changes
 //	members.go         the membership as a ready node reports it
-//	status.go          replicas, conditions, phase, observedGeneration
+//
+// After the pass, with or without an error, status.go records replicas,
+// conditions, phase and observedGeneration; the condition and event reasons
+// are in conditions.go.
 //
 // Scale-down removes one pod at a time, highest ordinal first: it calls
 // POST /cluster/leave on the pod (asynchronously, see leaves.go), confirms

@@ -12,11 +12,11 @@ import (
 
 // refreshMembers records the membership as the lowest ready pod that
 // answers reports it (the leaving pod excluded). When none answers the
-// last known membership stays.
-func (r *Reconciler) refreshMembers(ctx context.Context, p *pass) {
+// last known membership stays; the step never fails the pass.
+func (r *Reconciler) refreshMembers(ctx context.Context, p *pass) error {
 	c := p.c
 	if p.sts == nil { // just created, not in the cache yet
-		return
+		return nil
 	}
 	limit := ptr.Deref(p.sts.Spec.Replicas, 0)
 	if op := c.Status.ScaleDown; op != nil {
@@ -24,7 +24,7 @@ func (r *Reconciler) refreshMembers(ctx context.Context, p *pass) {
 	}
 	members, _, ok := r.askMembers(ctx, p, limit)
 	if !ok {
-		return
+		return nil
 	}
 	c.Status.Members = memberStatus(members)
 	c.Status.AliveMembers = 0
@@ -34,6 +34,7 @@ func (r *Reconciler) refreshMembers(ctx context.Context, p *pass) {
 		}
 	}
 	clusterMembers.WithLabelValues(c.Namespace, c.Name).Set(float64(c.Status.AliveMembers))
+	return nil
 }
 
 // askMembers returns the membership as the lowest ready pod with an

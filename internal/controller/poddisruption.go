@@ -24,6 +24,7 @@ func podDisruptionBudget(c *yzmav1.YzmaCluster) *policyv1.PodDisruptionBudget {
 	}
 }
 
-func (r *Reconciler) reconcilePodDisruptionBudget(ctx context.Context, c *yzmav1.YzmaCluster) error {
-	return r.apply(ctx, c, podDisruptionBudget(c))
+// reconcilePodDisruptionBudget applies the PodDisruptionBudget.
+func (r *Reconciler) reconcilePodDisruptionBudget(ctx context.Context, p *pass) error {
+	return r.apply(ctx, p.c, podDisruptionBudget(p.c))
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,46 +27,12 @@ const (
 	maxLeaveBackoff   = 2 * time.Minute
 )
 
-// Reasons of the ScalingDown condition and of scale-down events.
-const (
-	reasonIdle            = "Idle"
-	reasonLeaving         = "Leaving"
-	reasonConfirming      = "Confirming"
-	reasonShrinking       = "Shrinking"
-	reasonWaitingForPod   = "WaitingForPod"
-	reasonLeaveFailed     = "LeaveFailed"
-	reasonNoConfirmation  = "NoMemberToConfirm"
-	reasonScaleDownStart  = "ScaleDownStarted"
-	reasonLeaveStarted    = "LeaveStarted"
-	reasonLeaveSucceeded  = "LeaveSucceeded"
-	reasonLeaveConfirmed  = "LeaveConfirmed"
-	reasonScaleDownStep   = "ScaleDownStepDone"
-	reasonScaleDownRevert = "ScaleDownReverted"
-)
-
-// pass is what one reconcile pass knows about the cluster.
-type pass struct {
-	c       *yzmav1.YzmaCluster
-	sts     *appsv1.StatefulSet // nil before it exists
-	pods    map[string]*corev1.Pod
-	secrets nodeSecrets
-	requeue time.Duration // the soonest the pass wants to run again
-}
-
-// wantRequeue asks for another pass within d.
-func (p *pass) wantRequeue(d time.Duration) {
-	if p.requeue == 0 || d < p.requeue {
-		p.requeue = d
-	}
-}
-
-// target addresses pod name of the cluster.
-func (p *pass) target(name string) Target {
-	t := Target{Namespace: p.c.Namespace, Pod: name, Port: httpPort(p.c), Token: p.secrets.APIToken}
-	if pod := p.pods[name]; pod != nil {
-		t.IP = pod.Status.PodIP
-	}
-	return t
+// reconcileScaleDown advances the recorded scale-down step and sets the
+// replica count the StatefulSet must have (p.replicas).
+func (r *Reconciler) reconcileScaleDown(ctx context.Context, p *pass) error {
+	n, err := r.scaleDown(ctx, p)
+	p.replicas = n
+	return err
 }
 
 // scaleDown advances the recorded scale-down step and returns the replica
@@ -269,33 +234,4 @@ func leaveBackoff(attempts int32) time.Duration {
 		d *= 2
 	}
 	return min(d, maxLeaveBackoff)
-}
-
-// podRunning reports whether pod exists, is not being deleted and runs.
-func podRunning(pod *corev1.Pod) bool {
-	return pod != nil && pod.DeletionTimestamp == nil && pod.Status.Phase == corev1.PodRunning
-}
-
-// podReady reports whether pod runs and is ready.
-func podReady(pod *corev1.Pod) bool {
-	if !podRunning(pod) {
-		return false
-	}
-	for _, cond := range pod.Status.Conditions {
-		if cond.Type == corev1.PodReady {
-			return cond.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// readyPods lists the ready pods with an ordinal below limit, lowest first.
-func readyPods(p *pass, limit int32) []string {
-	var names []string
-	for o := int32(0); o < limit; o++ {
-		if name := podName(p.c, o); podReady(p.pods[name]) {
-			names = append(names, name)
-		}
-	}
-	return names
 }

@@ -54,9 +54,9 @@ func childMeta(c *yzmav1.YzmaCluster, name, component string) metav1.ObjectMeta 
 }
 
 // reconcileServices applies both Services.
-func (r *Reconciler) reconcileServices(ctx context.Context, c *yzmav1.YzmaCluster) error {
-	if err := r.apply(ctx, c, headlessService(c)); err != nil {
+func (r *Reconciler) reconcileServices(ctx context.Context, p *pass) error {
+	if err := r.apply(ctx, p.c, headlessService(p.c)); err != nil {
 		return err
 	}
-	return r.apply(ctx, c, clientService(c))
+	return r.apply(ctx, p.c, clientService(p.c))
 }

@@ -198,10 +198,10 @@ func nodeEnv(c *yzmav1.YzmaCluster, s podSettings) []corev1.EnvVar {
 // reconcileStatefulSet applies the StatefulSet with the replica count the
 // scale-down step chose. The claim templates of an existing StatefulSet
 // are immutable, so they are kept as they are.
-func (r *Reconciler) reconcileStatefulSet(ctx context.Context, c *yzmav1.YzmaCluster, existing *appsv1.StatefulSet, replicas int32, secrets nodeSecrets) error {
-	sts := statefulSet(c, replicas, podSettings{DefaultImage: r.DefaultImage, ClusterDomain: r.ClusterDomain, ConfigHash: secrets.hash()})
-	if existing != nil {
-		sts.Spec.VolumeClaimTemplates = existing.Spec.VolumeClaimTemplates
+func (r *Reconciler) reconcileStatefulSet(ctx context.Context, p *pass) error {
+	sts := statefulSet(p.c, p.replicas, podSettings{DefaultImage: r.DefaultImage, ClusterDomain: r.ClusterDomain, ConfigHash: p.secrets.hash()})
+	if p.sts != nil {
+		sts.Spec.VolumeClaimTemplates = p.sts.Spec.VolumeClaimTemplates
 	}
-	return r.apply(ctx, c, sts)
+	return r.apply(ctx, p.c, sts)
 }

@@ -2,25 +2,11 @@ package controller
 
 import (
 	"errors"
-	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
-)
-
-// Reasons of the Available, Progressing and Degraded conditions.
-const (
-	reasonNodesReady     = "NodesReady"
-	reasonNoNodeReady    = "NoNodeReady"
-	reasonRollingOut     = "RollingOut"
-	reasonScalingUp      = "ScalingUp"
-	reasonStable         = "Stable"
-	reasonAsExpected     = "AsExpected"
-	reasonSecretProblem  = "SecretUnusable"
-	reasonReconcileError = "ReconcileError"
 )
 
 // setStatus fills the observed part of c's status from the StatefulSet
@@ -80,15 +66,4 @@ func phase(st *yzmav1.YzmaClusterStatus) string {
 	default:
 		return "Pending"
 	}
-}
-
-// setCondition sets one condition of c, True when ok, for c's generation.
-func setCondition(c *yzmav1.YzmaCluster, typ string, ok bool, reason, format string, args ...any) {
-	status := metav1.ConditionFalse
-	if ok {
-		status = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: c.Generation,
-	})
 }

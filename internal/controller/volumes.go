@@ -12,12 +12,6 @@ import (
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 )
 
-// Reasons of volume events.
-const (
-	reasonVolumeExpanding = "VolumeExpanding"
-	reasonVolumeExpandErr = "VolumeExpandFailed"
-)
-
 // claimsToGrow returns the indexes of the claims of c's pods that request
 // less than the spec's size, and that size. A StatefulSet's claim templates
 // are immutable, so a larger spec.storage.size reaches existing nodes only
@@ -40,7 +34,8 @@ func claimsToGrow(c *yzmav1.YzmaCluster, claims []corev1.PersistentVolumeClaim) 
 // reconcileVolumes asks for the spec's size on every existing claim that is
 // smaller. A refusal (the storage class cannot expand) is reported as a
 // Warning event and does not fail the pass: the nodes keep running.
-func (r *Reconciler) reconcileVolumes(ctx context.Context, c *yzmav1.YzmaCluster) error {
+func (r *Reconciler) reconcileVolumes(ctx context.Context, p *pass) error {
+	c := p.c
 	var list corev1.PersistentVolumeClaimList
 	if err := r.List(ctx, &list, client.InNamespace(c.Namespace), client.MatchingLabels(selectorLabels(c))); err != nil {
 		return fmt.Errorf("list claims: %w", err)

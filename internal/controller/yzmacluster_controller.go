@@ -94,58 +94,31 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{RequeueAfter: p.requeue}, nil
 }
 
-// reconcile runs the steps of one pass.
-func (r *Reconciler) reconcile(ctx context.Context, p *pass) error {
-	c := p.c
-	var err error
-	if p.secrets, err = r.readSecrets(ctx, c); err != nil {
-		return err
+// step is one step of a reconcile pass, in a file of its own (see the
+// package documentation): it reads and fills the pass's state and acts on
+// the cluster; its error ends the pass.
+type step func(ctx context.Context, p *pass) error
+
+// steps are the steps of a pass, in order.
+func (r *Reconciler) steps() []step {
+	return []step{
+		r.readSecrets,                  // config.go
+		r.reconcileServices,            // services.go
+		r.reconcilePodDisruptionBudget, // poddisruption.go
+		r.observe,                      // observe.go
+		r.reconcileScaleDown,           // scaledown.go
+		r.reconcileStatefulSet,         // statefulset.go
+		r.reconcileVolumes,             // volumes.go
+		r.observe,                      // observe.go again: the status shows what was applied
+		r.refreshMembers,               // members.go
 	}
-	if err := r.reconcileServices(ctx, c); err != nil {
-		return err
-	}
-	if err := r.reconcilePodDisruptionBudget(ctx, c); err != nil {
-		return err
-	}
-	if err := r.observe(ctx, p); err != nil {
-		return err
-	}
-	n, err := r.scaleDown(ctx, p)
-	if err != nil {
-		return err
-	}
-	if err := r.reconcileStatefulSet(ctx, c, p.sts, n, p.secrets); err != nil {
-		return err
-	}
-	if err := r.reconcileVolumes(ctx, c); err != nil {
-		return err
-	}
-	if err := r.observe(ctx, p); err != nil {
-		return err
-	}
-	r.refreshMembers(ctx, p)
-	return nil
 }
 
-// observe reads the StatefulSet and its pods.
-func (r *Reconciler) observe(ctx context.Context, p *pass) error {
-	var sts appsv1.StatefulSet
-	switch err := r.Get(ctx, types.NamespacedName{Namespace: p.c.Namespace, Name: stsName(p.c)}, &sts); {
-	case apierrors.IsNotFound(err):
-		p.sts = nil
-	case err != nil:
-		return fmt.Errorf("read statefulset: %w", err)
-	default:
-		p.sts = &sts
-	}
-	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(p.c.Namespace), client.MatchingLabels(selectorLabels(p.c))); err != nil {
-		return fmt.Errorf("list pods: %w", err)
-	}
-	p.pods = map[string]*corev1.Pod{}
-	for i := range pods.Items {
-		if _, ok := podOrdinal(p.c, pods.Items[i].Name); ok {
-			p.pods[pods.Items[i].Name] = &pods.Items[i]
+// reconcile runs the steps of one pass.
+func (r *Reconciler) reconcile(ctx context.Context, p *pass) error {
+	for _, step := range r.steps() {
+		if err := step(ctx, p); err != nil {
+			return err
 		}
 	}
 	return nil

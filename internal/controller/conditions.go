@@ -1,0 +1,60 @@
+package controller
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+)
+
+// The condition types are in api/v1alpha1 (ConditionAvailable, …). The
+// reasons below are those of the conditions and of the events the
+// reconciler records.
+
+// Reasons of the Available, Progressing and Degraded conditions.
+const (
+	reasonNodesReady     = "NodesReady"
+	reasonNoNodeReady    = "NoNodeReady"
+	reasonRollingOut     = "RollingOut"
+	reasonScalingUp      = "ScalingUp"
+	reasonStable         = "Stable"
+	reasonAsExpected     = "AsExpected"
+	reasonSecretProblem  = "SecretUnusable"
+	reasonReconcileError = "ReconcileError" // also a Warning event
+)
+
+// Reasons of the ScalingDown condition and of scale-down events.
+const (
+	reasonIdle            = "Idle"
+	reasonLeaving         = "Leaving"
+	reasonConfirming      = "Confirming"
+	reasonShrinking       = "Shrinking"
+	reasonWaitingForPod   = "WaitingForPod"
+	reasonLeaveFailed     = "LeaveFailed"
+	reasonNoConfirmation  = "NoMemberToConfirm"
+	reasonScaleDownStart  = "ScaleDownStarted"
+	reasonLeaveStarted    = "LeaveStarted"
+	reasonLeaveSucceeded  = "LeaveSucceeded"
+	reasonLeaveConfirmed  = "LeaveConfirmed"
+	reasonScaleDownStep   = "ScaleDownStepDone"
+	reasonScaleDownRevert = "ScaleDownReverted"
+)
+
+// Reasons of volume events.
+const (
+	reasonVolumeExpanding = "VolumeExpanding"
+	reasonVolumeExpandErr = "VolumeExpandFailed"
+)
+
+// setCondition sets one condition of c, True when ok, for c's generation.
+func setCondition(c *yzmav1.YzmaCluster, typ string, ok bool, reason, format string, args ...any) {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: c.Generation,
+	})
+}
