@@ -83,15 +83,9 @@ func run(args []string) int {
 		log.Error(err, "create manager")
 		return 1
 	}
-	r := &controller.Reconciler{
-		Client:        mgr.GetClient(),
-		Scheme:        mgr.GetScheme(),
-		Recorder:      mgr.GetEventRecorder("yzma-operator"),
-		Nodes:         nodes,
-		DefaultImage:  *nodeImage,
-		ClusterDomain: *clusterDomain,
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
+	if _, err := controller.NewReconciler(mgr, controller.Options{
+		Nodes: nodes, DefaultImage: *nodeImage, ClusterDomain: *clusterDomain,
+	}); err != nil {
 		log.Error(err, "set up the YzmaCluster controller")
 		return 1
 	}

@@ -39,10 +39,7 @@ func startOperator(ctx context.Context, c *localcluster.Cluster, root string, sa
 	if err != nil {
 		return err
 	}
-	r := &controller.Reconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("yzma-operator"), Nodes: nodes,
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
+	if _, err := controller.NewReconciler(mgr, controller.Options{Nodes: nodes}); err != nil {
 		return fmt.Errorf("operator controller: %w", err)
 	}
 	go func() {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -161,15 +162,14 @@ func startManager(t *testing.T, nodes NodeClient) *manager {
 		Scheme:                 testScheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		// Tests run several managers in one process.
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
 		t.Fatalf("manager: %v", err)
 	}
-	r := &Reconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("yzma-operator"),
-		Nodes: nodes, DefaultImage: "yzma:test", skipNameValidation: true,
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
+	r, err := NewReconciler(mgr, Options{Nodes: nodes, DefaultImage: "yzma:test"})
+	if err != nil {
 		t.Fatalf("setup: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

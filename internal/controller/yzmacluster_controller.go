@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +18,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -31,7 +31,7 @@ import (
 // else happens.
 const resyncInterval = 30 * time.Second
 
-// Reconciler reconciles YzmaClusters.
+// Reconciler reconciles YzmaClusters. NewReconciler builds it.
 type Reconciler struct {
 	client.Client
 	Scheme   *runtime.Scheme
@@ -47,9 +47,46 @@ type Reconciler struct {
 	// scale-down step, and Secrets, so that their contents are never cached.
 	APIReader client.Reader
 
-	leaves             *leaves
-	now                func() time.Time
-	skipNameValidation bool // tests run several managers in one process
+	leaves *leaves
+	now    func() time.Time
+}
+
+// Options are the reconciler's settings that do not come from the manager.
+type Options struct {
+	// Nodes reaches the node pods (required): an HTTPNodeClient, or a
+	// stand-in in tests.
+	Nodes NodeClient
+	// DefaultImage is the node image when a spec names none; empty:
+	// DefaultImage.
+	DefaultImage string
+	// ClusterDomain is the cluster's DNS domain; empty: cluster.local.
+	ClusterDomain string
+}
+
+// NewReconciler builds the YzmaCluster reconciler on mgr's client, scheme
+// and API reader, with an event recorder named after the operator, and
+// registers it with mgr (SetupWithManager); it runs once mgr starts. It is
+// the one way the manager (cmd/manager), the local cluster
+// (hack/localcluster) and the tests build it.
+func NewReconciler(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
+	if opts.Nodes == nil {
+		return nil, errors.New("reconciler: no NodeClient")
+	}
+	r := &Reconciler{
+		Client:        mgr.GetClient(),
+		Scheme:        mgr.GetScheme(),
+		Recorder:      mgr.GetEventRecorder(managerName),
+		Nodes:         opts.Nodes,
+		DefaultImage:  cmp.Or(opts.DefaultImage, DefaultImage),
+		ClusterDomain: cmp.Or(opts.ClusterDomain, "cluster.local"),
+		APIReader:     mgr.GetAPIReader(),
+		leaves:        newLeaves(),
+		now:           time.Now,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // +kubebuilder:rbac:groups=db.yzma.io,resources=yzmaclusters,verbs=get;list;watch
@@ -150,27 +187,12 @@ func (r *Reconciler) event(c *yzmav1.YzmaCluster, typ, reason, action, format st
 	}
 }
 
-// SetupWithManager registers the reconciler: it watches YzmaClusters, their
-// children, their pods, the Secrets they reference, and finished leave calls.
+// SetupWithManager registers the reconciler (NewReconciler calls it): it
+// watches YzmaClusters, their children, their pods, the Secrets they
+// reference, and finished leave calls.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.leaves == nil {
-		r.leaves = newLeaves()
-	}
-	if r.now == nil {
-		r.now = time.Now
-	}
-	if r.DefaultImage == "" {
-		r.DefaultImage = DefaultImage
-	}
-	if r.APIReader == nil {
-		r.APIReader = mgr.GetAPIReader()
-	}
-	if r.ClusterDomain == "" {
-		r.ClusterDomain = "cluster.local"
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&yzmav1.YzmaCluster{}).
-		WithOptions(controller.Options{SkipNameValidation: &r.skipNameValidation}).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
