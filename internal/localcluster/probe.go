@@ -1,3 +1,7 @@
+// Probes: startProbes runs a container's startup, readiness and liveness
+// probes and acts on their results; a prober runs one probe. doHTTPGet and
+// runHostCommand also serve preStop hooks.
+
 package localcluster
 
 import (
@@ -9,11 +13,81 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
+
+// startProbes runs c's startup probe, then its readiness and liveness
+// probes, until ctx ends. A failing startup or liveness probe kills the
+// process (supervise restarts it).
+func (rt *podRuntime) startProbes(ctx context.Context, wg *sync.WaitGroup, c *container, exited chan struct{}) {
+	mk := func(kind string, p *corev1.Probe) *prober {
+		return &prober{kind: kind, probe: p, c: c.spec, ip: rt.ip, env: c.env, dir: c.dir, paths: c.paths}
+	}
+	kill := func(kind, msg string) {
+		rt.event(corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", kind, msg)
+		rt.event(corev1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", c.spec.Name, strings.ToLower(kind))
+		rt.log.Info("probe failed: restarting container", "container", c.spec.Name, "probe", kind, "msg", msg)
+		rt.mu.Lock()
+		pid := c.pid
+		rt.mu.Unlock()
+		grace := rt.specGrace
+		if c.spec.LivenessProbe != nil && c.spec.LivenessProbe.TerminationGracePeriodSeconds != nil {
+			grace = time.Duration(*c.spec.LivenessProbe.TerminationGracePeriodSeconds) * time.Second
+		}
+		go stopGroup(pid, exited, grace, rt.hurry)
+	}
+	running := func() {
+		if p := c.spec.ReadinessProbe; p != nil {
+			wg.Go(func() {
+				mk("Readiness", p).run(ctx, func(ok bool, msg string) {
+					if !ok {
+						rt.event(corev1.EventTypeWarning, "Unhealthy", "Readiness probe failed: %s", msg)
+					}
+					rt.mu.Lock()
+					c.ready = ok
+					rt.mu.Unlock()
+					rt.pushStatus()
+				})
+			})
+		}
+		if p := c.spec.LivenessProbe; p != nil {
+			wg.Go(func() {
+				mk("Liveness", p).run(ctx, func(ok bool, msg string) {
+					if !ok {
+						kill("Liveness", msg)
+					}
+				})
+			})
+		}
+	}
+	p := c.spec.StartupProbe
+	if p == nil {
+		running()
+		return
+	}
+	wg.Go(func() {
+		sctx, done := context.WithCancel(ctx)
+		defer done()
+		mk("Startup", p).run(sctx, func(ok bool, msg string) {
+			if !ok {
+				kill("Startup", msg)
+				done()
+				return
+			}
+			rt.mu.Lock()
+			c.started = true
+			c.ready = c.spec.ReadinessProbe == nil
+			rt.mu.Unlock()
+			rt.pushStatus()
+			running()
+			done()
+		})
+	})
+}
 
 // prober runs one of a container's probes against its process.
 type prober struct {
