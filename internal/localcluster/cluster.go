@@ -1,18 +1,14 @@
 package localcluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -434,144 +430,6 @@ func (c *Cluster) DialContext(ctx context.Context, network, addr string) (net.Co
 
 // NodeName is the name of the cluster's one Node.
 func (c *Cluster) NodeName() string { return c.opts.NodeName }
-
-// Process is a container's current process.
-type Process struct {
-	PID          int
-	Namespace    string
-	Pod          string
-	Container    string
-	PodIP        string
-	Binary       string
-	Args         []string
-	Env          []string
-	LogPath      string // stdout and stderr of every run, appended
-	RestartCount int32
-}
-
-// Signal sends sig to the process (not its group).
-func (p Process) Signal(sig syscall.Signal) error { return syscall.Kill(p.PID, sig) }
-
-// ErrNoProcess is returned for a Pod or container that is not running here.
-var ErrNoProcess = errors.New("no such process")
-
-// PodProcess returns the current process of the Pod's first container.
-func (c *Cluster) PodProcess(namespace, name string) (Process, error) {
-	return c.ContainerProcess(namespace, name, "")
-}
-
-// ContainerProcess returns the current process of a Pod's container
-// (empty: the first); ErrNoProcess if it is not running at the moment.
-func (c *Cluster) ContainerProcess(namespace, name, container string) (Process, error) {
-	rt := c.kubelet.runtimeFor(namespace, name)
-	if rt == nil {
-		return Process{}, fmt.Errorf("pod %s/%s: %w", namespace, name, ErrNoProcess)
-	}
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	for _, ct := range rt.all() {
-		if container == "" && ct.init || container != "" && ct.spec.Name != container {
-			continue
-		}
-		if ct.pid == 0 {
-			break
-		}
-		return Process{
-			PID: ct.pid, Namespace: namespace, Pod: name, Container: ct.spec.Name, PodIP: rt.ip,
-			Binary: ct.bin, Args: slices.Clone(ct.args), Env: slices.Clone(ct.env),
-			LogPath: ct.logPath, RestartCount: ct.restarts,
-		}, nil
-	}
-	return Process{}, fmt.Errorf("pod %s/%s container %q: %w", namespace, name, container, ErrNoProcess)
-}
-
-// PodLogPath is the log file of a Pod's container (empty: the first),
-// while the Pod runs on the node.
-func (c *Cluster) PodLogPath(namespace, name, container string) (string, error) {
-	rt := c.kubelet.runtimeFor(namespace, name)
-	if rt == nil {
-		return "", fmt.Errorf("pod %s/%s: %w", namespace, name, ErrNoProcess)
-	}
-	for _, ct := range rt.all() {
-		if container == "" && !ct.init || ct.spec.Name == container {
-			return ct.logPath, nil
-		}
-	}
-	return "", fmt.Errorf("pod %s/%s has no container %q", namespace, name, container)
-}
-
-// PVCDir is the host directory of the volume bound to a claim.
-func (c *Cluster) PVCDir(ctx context.Context, namespace, name string) (string, error) {
-	var pvc corev1.PersistentVolumeClaim
-	if err := c.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &pvc); err != nil {
-		return "", err
-	}
-	if pvc.Spec.VolumeName == "" {
-		return "", fmt.Errorf("persistentvolumeclaim %s/%s is not bound", namespace, name)
-	}
-	var pv corev1.PersistentVolume
-	if err := c.client.Get(ctx, types.NamespacedName{Name: pvc.Spec.VolumeName}, &pv); err != nil {
-		return "", err
-	}
-	switch {
-	case pv.Spec.HostPath != nil:
-		return pv.Spec.HostPath.Path, nil
-	case pv.Spec.Local != nil:
-		return pv.Spec.Local.Path, nil
-	}
-	return "", fmt.Errorf("persistentvolume %s has no host directory", pv.Name)
-}
-
-// Kubectl runs kubectl from BinDir (else from PATH) against the cluster
-// and returns its standard output; a failure's error carries its standard
-// error.
-func (c *Cluster) Kubectl(ctx context.Context, args ...string) ([]byte, error) {
-	path := filepath.Join(c.opts.BinDir, "kubectl")
-	if _, err := os.Stat(path); err != nil {
-		if path, err = exec.LookPath("kubectl"); err != nil {
-			return nil, fmt.Errorf("kubectl: %w", err)
-		}
-	}
-	cmd := exec.CommandContext(ctx, path, append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return out, fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
-
-// ModuleRoot finds the root of the Yzma module from the working directory
-// upwards.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.HasPrefix(bytes.TrimSpace(data), []byte("module github.com/yzma/yzma")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the github.com/yzma/yzma module")
-		}
-		dir = parent
-	}
-}
-
-// BuildNode builds the node binary from the module at root (./cmd/node)
-// into out.
-func BuildNode(ctx context.Context, root, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/node")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/node: %w: %s", err, b)
-	}
-	return nil
-}
 
 // quieter passes controller-runtime's informational messages (controllers
 // starting and stopping) only when debug logging is on.
