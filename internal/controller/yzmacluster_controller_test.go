@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -181,9 +182,19 @@ func TestScaleSubresource(t *testing.T) {
 	if scale.Spec.Replicas != 3 || scale.Status.Selector != selectorString(c) {
 		t.Errorf("scale %+v", scale)
 	}
-	// kubectl scale --replicas=4 does this.
-	scale.Spec.Replicas = 4
-	if err := k8s.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(&scale)); err != nil {
+	// kubectl scale --replicas=4 does this, again on a conflict (the
+	// operator writes the status meanwhile).
+	scaleTo := func(n int32) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var s autoscalingv1.Scale
+			if err := k8s.SubResource("scale").Get(ctx, c, &s); err != nil {
+				return err
+			}
+			s.Spec.Replicas = n
+			return k8s.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(&s))
+		})
+	}
+	if err := scaleTo(4); err != nil {
 		t.Fatalf("update scale: %v", err)
 	}
 	if got := *getCluster(t, ns, c.Name).Spec.Replicas; got != 4 {
@@ -193,8 +204,7 @@ func TestScaleSubresource(t *testing.T) {
 	waitFor(t, "the StatefulSet at 4", 10*time.Second, func() bool {
 		return k8s.Get(ctx, client.ObjectKeyFromObject(c), &sts) == nil && *sts.Spec.Replicas == 4
 	})
-	scale.Spec.Replicas = 0
-	if err := k8s.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(&scale)); err == nil {
+	if err := scaleTo(0); err == nil {
 		t.Errorf("scale to 0 accepted")
 	}
 }
