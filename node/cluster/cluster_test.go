@@ -206,19 +206,7 @@ func TestPruneAtCausalStability(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		put(t, nodes[i%3], fmt.Sprint("k", i), "v")
 	}
-	waitFor(t, 10*time.Second, "convergence and known vectors", func() bool {
-		if !converged(t, nodes) {
-			return false
-		}
-		for _, tn := range nodes {
-			for _, p := range tn.c.alivePeers() {
-				if !p.known().Dominates(tn.st.VersionVector()) {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	waitFor(t, 10*time.Second, "convergence and known vectors", func() bool { return convergedAndKnown(t, nodes) })
 	n, err := nodes[0].c.Prune(context.Background())
 	if err != nil || n != 100 {
 		t.Fatalf("pruned %d, %v; want all 100 ops", n, err)

@@ -216,6 +216,23 @@ func converged(t testing.TB, nodes []*testNode) bool {
 	return true
 }
 
+// convergedAndKnown reports whether every node holds the same data and
+// knows that every other one holds it (as pruning needs).
+func convergedAndKnown(t testing.TB, nodes []*testNode) bool {
+	t.Helper()
+	if !converged(t, nodes) {
+		return false
+	}
+	for _, tn := range nodes {
+		for _, p := range tn.c.alivePeers() {
+			if !p.known().Dominates(tn.st.VersionVector()) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func put(t testing.TB, tn *testNode, key, value string) crdt.Op {
 	t.Helper()
 	if err := tn.c.BeginWrite(); err != nil {
