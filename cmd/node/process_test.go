@@ -21,6 +21,7 @@ import (
 	"github.com/yzma/yzma/internal/testwait"
 
 	"github.com/yzma/yzma/internal/nettest"
+	"github.com/yzma/yzma/internal/proctest"
 	"github.com/yzma/yzma/node"
 	"github.com/yzma/yzma/node/client"
 )
@@ -31,26 +32,9 @@ import (
 var binary, loadgenBinary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "yzma-node-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary, loadgenBinary = filepath.Join(dir, "node"), filepath.Join(dir, "loadgen")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-	if err == nil {
-		out, err = exec.Command("go", "build", "-o", loadgenBinary, "../../internal/loadgen/cmd/loadgen").CombinedOutput()
-	}
-	code := 1
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build node: %v\n%s", err, out)
-	} else {
-		code = m.Run()
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
+	os.Exit(proctest.Main(m,
+		proctest.Build{Pkg: "github.com/yzma/yzma/cmd/node", Out: &binary},
+		proctest.Build{Pkg: "github.com/yzma/yzma/internal/loadgen/cmd/loadgen", Out: &loadgenBinary}))
 }
 
 // proc is a running node binary.
@@ -69,7 +53,7 @@ type proc struct {
 func startNode(t testing.TB, dbPath string, extraEnv ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary)
-	cmd.Env = append(cleanEnv(), "YZMA_API_BIND=127.0.0.1:0", "YZMA_DB_PATH="+dbPath, "YZMA_PEERING_NAME=test",
+	cmd.Env = append(proctest.CleanEnv(), "YZMA_API_BIND=127.0.0.1:0", "YZMA_DB_PATH="+dbPath, "YZMA_PEERING_NAME=test",
 		"YZMA_PEERING_BIND_ADDR=127.0.0.1", fmt.Sprint("YZMA_PEERING_BIND_PORT=", freePort(t)))
 	cmd.Env = append(cmd.Env, extraEnv...)
 	stderr, err := cmd.StderrPipe()
@@ -123,17 +107,6 @@ func startNode(t testing.TB, dbPath string, extraEnv ...string) *proc {
 func freePort(t testing.TB) int {
 	t.Helper()
 	return nettest.FreePort(t, "127.0.0.1")
-}
-
-// cleanEnv is the test's environment without YZMA_* settings.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "YZMA_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // wait waits for the process to exit and returns its exit code (-1 when a

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/yzma/yzma/internal/nettest"
+	"github.com/yzma/yzma/internal/proctest"
 	"github.com/yzma/yzma/internal/testwait"
 	"github.com/yzma/yzma/node/client"
 	"github.com/yzma/yzma/node/faultnet"
@@ -120,21 +121,10 @@ func (c *testCluster) env(nd *testNode) []string {
 		}
 	}
 	host, port, _ := net.SplitHostPort(nd.gossip)
-	env := cleanEnv()
+	env := proctest.CleanEnv()
 	return append(env, "YZMA_API_BIND="+nd.apiAddr, "YZMA_DB_PATH="+nd.db, "YZMA_PEERING_NAME="+nd.name,
 		"YZMA_PEERING_BIND_ADDR="+host, "YZMA_PEERING_BIND_PORT="+port,
 		"YZMA_PEERING_JOIN="+strings.Join(seeds, ","), faultnet.EnvFile+"="+nd.rules)
-}
-
-// cleanEnv is the test's environment without YZMA_* settings.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "YZMA_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // start starts nd's process and waits until it answers /healthz. It may

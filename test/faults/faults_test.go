@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/proctest"
 	"github.com/yzma/yzma/node/client"
 )
 
@@ -23,23 +22,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "yzma-faults")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "node")
-	out, err := exec.Command("go", "build", "-o", binary, "github.com/yzma/yzma/cmd/node").CombinedOutput()
-	code := 1
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build node: %v\n%s", err, out)
-	} else {
-		code = m.Run()
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
+	os.Exit(proctest.Main(m, proctest.Build{Pkg: "github.com/yzma/yzma/cmd/node", Out: &binary}))
 }
 
 // runConfig is one invocation's choice of runs, from the environment.
