@@ -124,7 +124,11 @@ type PodTemplate struct {
 	// Annotations added to the pods.
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
-	// Affinity of the pods.
+	// Affinity of the pods. Unset, and with no topologySpreadConstraints
+	// either, the pods get a preferred (soft) pod anti-affinity on
+	// kubernetes.io/hostname for the cluster's own pods, so the nodes spread
+	// over Kubernetes nodes when they can and still schedule on one. Setting
+	// affinity or topologySpreadConstraints replaces that default.
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
 	// Tolerations of the pods.
@@ -133,7 +137,8 @@ type PodTemplate struct {
 	// NodeSelector of the pods.
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
-	// TopologySpreadConstraints of the pods.
+	// TopologySpreadConstraints of the pods. Setting them replaces the
+	// default anti-affinity (see affinity).
 	// +optional
 	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
 	// PriorityClassName of the pods.
@@ -142,6 +147,59 @@ type PodTemplate struct {
 	// ServiceAccountName the pods run as.
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// ImagePullSecrets of the pods, for a node image in a private registry.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+	// Env adds variables to the node container, after the operator's own
+	// (e.g. YZMA_MAX_QUEUED_WRITES or YZMA_MAX_BODY_BYTES, see node/config).
+	// The variables the operator sets itself (POD_NAME, POD_NAMESPACE,
+	// POD_IP, YZMA_PEERING_NAME, YZMA_PEERING_ADVERTISE_ADDRESS,
+	// YZMA_PEERING_BIND_PORT, YZMA_PEERING_SEED_DNS, YZMA_API_BIND,
+	// YZMA_DB_PATH, YZMA_GOSSIP_KEY, YZMA_AUTH_TOKEN) are rejected: they
+	// come from the rest of the spec.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:XValidation:rule="self.all(e, !(e.name in ['POD_NAME', 'POD_NAMESPACE', 'POD_IP', 'YZMA_PEERING_NAME', 'YZMA_PEERING_ADVERTISE_ADDRESS', 'YZMA_PEERING_BIND_PORT', 'YZMA_PEERING_SEED_DNS', 'YZMA_API_BIND', 'YZMA_DB_PATH', 'YZMA_GOSSIP_KEY', 'YZMA_AUTH_TOKEN']))",message="podTemplate.env cannot set a variable the operator sets itself (POD_NAME, POD_NAMESPACE, POD_IP, YZMA_PEERING_NAME, YZMA_PEERING_ADVERTISE_ADDRESS, YZMA_PEERING_BIND_PORT, YZMA_PEERING_SEED_DNS, YZMA_API_BIND, YZMA_DB_PATH, YZMA_GOSSIP_KEY, YZMA_AUTH_TOKEN)"
+	// +optional
+	Env []corev1.EnvVar `json:"env,omitempty"`
+	// Volumes adds volumes to the pods, after the operator's own; mount
+	// them in the node container with volumeMounts. The names "data" (the
+	// node's claim) and "tmp" are the operator's.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(v, v.name != 'data' && v.name != 'tmp')",message="podTemplate.volumes cannot be named data or tmp: the operator's own volumes"
+	// +optional
+	Volumes []Volume `json:"volumes,omitempty"`
+	// VolumeMounts adds mounts to the node container, after the operator's
+	// own. The data directory /var/lib/yzma (and anything under it) and
+	// /tmp are the operator's.
+	// +listType=map
+	// +listMapKey=mountPath
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(m, m.mountPath != '/tmp' && m.mountPath != '/tmp/' && m.mountPath != '/var/lib/yzma' && !m.mountPath.startsWith('/var/lib/yzma/'))",message="podTemplate.volumeMounts cannot use /var/lib/yzma (the node's data directory) or /tmp: the operator's own mounts"
+	// +optional
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+}
+
+// Volume is a corev1.Volume: a name and one volume source (emptyDir,
+// secret, configMap, projected, csi, …). Only the name is spelled out in
+// the CRD's schema; the source is kept as given
+// (x-kubernetes-preserve-unknown-fields) and validated by the API server
+// when the StatefulSet is applied (a rejected one shows as Degraded). The
+// full corev1.VolumeSource schema would more than double the CRD's size;
+// operators such as cass-operator leave pod-template parts open likewise.
+// +kubebuilder:pruning:PreserveUnknownFields
+type Volume struct {
+	// Name of the volume, for volumeMounts.
+	Name string `json:"name"`
+	// The volume source, inline as in a pod's volumes.
+	// +kubebuilder:validation:Schemaless
+	corev1.VolumeSource `json:",inline"`
 }
 
 // Condition types of a YzmaCluster.

@@ -3,7 +3,11 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 )
@@ -134,6 +139,185 @@ func TestStatefulSetBuilder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.check(t, statefulSet(tt.c, tt.replicas, settings)) })
+	}
+}
+
+func TestPlacement(t *testing.T) {
+	user := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "disk", Operator: corev1.NodeSelectorOpIn, Values: []string{"ssd"}}}}},
+	}}}
+	spread := []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: corev1.ScheduleAnyway,
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{labelInstance: "db"}}}}
+	tests := []struct {
+		name         string
+		pt           yzmav1.PodTemplate
+		wantDefault  bool // the preferred anti-affinity
+		wantAffinity *corev1.Affinity
+		wantSpread   []corev1.TopologySpreadConstraint
+	}{
+		{"nothing set: preferred anti-affinity", yzmav1.PodTemplate{}, true, nil, nil},
+		{"other settings keep the default", yzmav1.PodTemplate{NodeSelector: map[string]string{"disk": "ssd"}}, true, nil, nil},
+		{"user affinity replaces it", yzmav1.PodTemplate{Affinity: user}, false, user, nil},
+		{"spread constraints replace it", yzmav1.PodTemplate{TopologySpreadConstraints: spread}, false, nil, spread},
+		{"both set: both kept", yzmav1.PodTemplate{Affinity: user, TopologySpreadConstraints: spread}, false, user, spread},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := statefulSet(cluster(func(c *yzmav1.YzmaCluster) { c.Spec.PodTemplate = tt.pt }), 3, settings).Spec.Template.Spec
+			if !reflect.DeepEqual(ps.TopologySpreadConstraints, tt.wantSpread) {
+				t.Errorf("spread %+v, want %+v", ps.TopologySpreadConstraints, tt.wantSpread)
+			}
+			if !tt.wantDefault {
+				if !reflect.DeepEqual(ps.Affinity, tt.wantAffinity) {
+					t.Errorf("affinity %+v, want the user's %+v", ps.Affinity, tt.wantAffinity)
+				}
+				return
+			}
+			a := ps.Affinity
+			if a == nil || a.PodAntiAffinity == nil || a.NodeAffinity != nil || a.PodAffinity != nil ||
+				len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 0 ||
+				len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 {
+				t.Fatalf("want one preferred (never required) pod anti-affinity, got %+v", a)
+			}
+			w := a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0]
+			if w.Weight != 100 || w.PodAffinityTerm.TopologyKey != "kubernetes.io/hostname" ||
+				!reflect.DeepEqual(w.PodAffinityTerm.LabelSelector.MatchLabels, selectorLabels(cluster())) {
+				t.Errorf("anti-affinity term %+v", w)
+			}
+		})
+	}
+}
+
+func TestPodTemplateExtras(t *testing.T) {
+	secretVol := yzmav1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-tls"}}}
+	c := cluster(func(c *yzmav1.YzmaCluster) {
+		c.Spec.APITokenSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "tok"}, Key: "t"}
+		c.Spec.PodTemplate = yzmav1.PodTemplate{
+			ImagePullSecrets:   []corev1.LocalObjectReference{{Name: "regcred"}},
+			PriorityClassName:  "high",
+			ServiceAccountName: "yzma-node",
+			Env: []corev1.EnvVar{
+				{Name: "YZMA_TLS_CERT_FILE", Value: "/etc/yzma/tls/tls.crt"},
+				{Name: "YZMA_API_BIND", Value: ":1"},     // the operator's: skipped
+				{Name: "POD_IP", Value: "10.0.0.1"},      // the operator's: skipped
+				{Name: "YZMA_AUTH_TOKEN", Value: "open"}, // the operator's: skipped
+				{Name: "EXTRA", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
+			},
+			Volumes: []yzmav1.Volume{
+				secretVol,
+				{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}, // skipped
+				{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},  // skipped
+			},
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "tls", MountPath: "/etc/yzma/tls", ReadOnly: true},
+				{Name: "tls", MountPath: "/var/lib/yzma"},    // skipped
+				{Name: "tls", MountPath: "/var/lib/yzma/x/"}, // skipped
+				{Name: "tls", MountPath: "/tmp/"},            // skipped
+				{Name: "tls", MountPath: "/var/lib/yzma-extra"},
+			},
+		}
+	})
+	base := statefulSet(cluster(func(b *yzmav1.YzmaCluster) { b.Spec.APITokenSecret = c.Spec.APITokenSecret }), 3, settings).Spec.Template.Spec
+	ps := statefulSet(c, 3, settings).Spec.Template.Spec
+	ctr, baseCtr := ps.Containers[0], base.Containers[0]
+
+	if !reflect.DeepEqual(ps.ImagePullSecrets, []corev1.LocalObjectReference{{Name: "regcred"}}) || ps.PriorityClassName != "high" || ps.ServiceAccountName != "yzma-node" {
+		t.Errorf("pull secrets %v, priority class %q, service account %q", ps.ImagePullSecrets, ps.PriorityClassName, ps.ServiceAccountName)
+	}
+	if base.ImagePullSecrets != nil || base.PriorityClassName != "" || base.ServiceAccountName != "" {
+		t.Errorf("defaults: pull secrets %v, priority class %q, service account %q", base.ImagePullSecrets, base.PriorityClassName, base.ServiceAccountName)
+	}
+
+	// The operator's env first and unchanged, then the user's extra ones.
+	n := len(baseCtr.Env)
+	if len(ctr.Env) != n+2 || !reflect.DeepEqual(ctr.Env[:n], baseCtr.Env) {
+		t.Fatalf("env %+v: want the operator's %d variables unchanged, then 2 extra", ctr.Env, n)
+	}
+	if ctr.Env[n].Name != "YZMA_TLS_CERT_FILE" || ctr.Env[n+1].Name != "EXTRA" || ctr.Env[n+1].ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+		t.Errorf("extra env %+v", ctr.Env[n:])
+	}
+	if e, _ := envValue(ctr.Env, "YZMA_API_BIND"); e.Value != ":8080" {
+		t.Errorf("YZMA_API_BIND %q: the operator's value must win", e.Value)
+	}
+	if e, _ := envValue(ctr.Env, "YZMA_AUTH_TOKEN"); e.ValueFrom == nil || e.Value != "" {
+		t.Errorf("YZMA_AUTH_TOKEN %+v: the operator's Secret reference must win", e)
+	}
+
+	wantVols := append(slices.Clone(base.Volumes), corev1.Volume{Name: "tls", VolumeSource: secretVol.VolumeSource})
+	if !reflect.DeepEqual(ps.Volumes, wantVols) {
+		t.Errorf("volumes %+v, want %+v", ps.Volumes, wantVols)
+	}
+	wantMounts := append(slices.Clone(baseCtr.VolumeMounts),
+		corev1.VolumeMount{Name: "tls", MountPath: "/etc/yzma/tls", ReadOnly: true},
+		corev1.VolumeMount{Name: "tls", MountPath: "/var/lib/yzma-extra"})
+	if !reflect.DeepEqual(ctr.VolumeMounts, wantMounts) {
+		t.Errorf("mounts %+v, want %+v", ctr.VolumeMounts, wantMounts)
+	}
+	// The builder copies: changing the spec afterwards leaves the pod spec.
+	c.Spec.PodTemplate.Volumes[0].Secret.SecretName = "changed"
+	c.Spec.PodTemplate.Env[0].Value = "changed"
+	if ps.Volumes[1].Secret.SecretName != "db-tls" || ctr.Env[n].Value != "/etc/yzma/tls/tls.crt" {
+		t.Error("the pod spec shares the spec's volumes or env")
+	}
+}
+
+// TestReservedEnvMatchesCRD keeps three lists in step: the variables
+// nodeEnv sets, reservedEnv, and the names the generated CRD's CEL rule on
+// podTemplate.env rejects.
+func TestReservedEnvMatchesCRD(t *testing.T) {
+	key := &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}
+	all := cluster(func(c *yzmav1.YzmaCluster) { c.Spec.GossipKeySecret, c.Spec.APITokenSecret = key, key })
+	var set []string
+	for _, e := range nodeEnv(all, settings) {
+		set = append(set, e.Name)
+	}
+	slices.Sort(set)
+	reserved := slices.Sorted(slices.Values(reservedEnv))
+	if !slices.Equal(set, reserved) {
+		t.Errorf("nodeEnv sets %v, reservedEnv is %v", set, reserved)
+	}
+	crd, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "db.yzma.io_yzmaclusters.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Spec struct {
+			Versions []struct {
+				Schema struct {
+					OpenAPIV3Schema struct {
+						Properties struct {
+							Spec struct {
+								Properties struct {
+									PodTemplate struct {
+										Properties struct {
+											Env struct {
+												Validations []struct{ Rule string } `json:"x-kubernetes-validations"`
+											}
+										}
+									}
+								}
+							}
+						}
+					} `json:"openAPIV3Schema"`
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(crd, &doc); err != nil || len(doc.Spec.Versions) != 1 {
+		t.Fatalf("CRD: %v, %d versions", err, len(doc.Spec.Versions))
+	}
+	rules := doc.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties.Spec.Properties.PodTemplate.Properties.Env.Validations
+	if len(rules) != 1 {
+		t.Fatalf("want one CEL rule on podTemplate.env in the CRD (make manifests), got %+v", rules)
+	}
+	rule := rules[0].Rule
+	if got := strings.Count(rule, "'"); got != 2*len(reservedEnv) {
+		t.Errorf("the CRD rule names %d variables, reservedEnv %d: %s", got/2, len(reservedEnv), rule)
+	}
+	for _, name := range reservedEnv {
+		if !strings.Contains(rule, "'"+name+"'") {
+			t.Errorf("the CRD rule does not reject %s: %s", name, rule)
+		}
 	}
 }
 

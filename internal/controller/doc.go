@@ -16,6 +16,11 @@
 //	observe.go         again, after the changes
 //	members.go         the membership as a ready node reports it
 //
+// The pod template gets a preferred pod anti-affinity on the Kubernetes node
+// unless the spec sets an affinity or topology spread constraints, and the
+// spec's extra env, volumes and mounts come after the operator's own, which
+// they cannot replace (CEL rules in the CRD; the builder skips them too).
+//
 // After the pass, with or without an error, status.go records replicas,
 // conditions, phase and observedGeneration; the condition and event reasons
 // are in conditions.go.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path"
+	"slices"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -97,12 +100,13 @@ func podTemplate(c *yzmav1.YzmaCluster, s podSettings) corev1.PodTemplateSpec {
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations},
 		Spec: corev1.PodSpec{
 			Containers:                []corev1.Container{nodeContainer(c, s)},
-			Affinity:                  pt.Affinity,
+			Affinity:                  podAffinity(c),
 			Tolerations:               pt.Tolerations,
 			NodeSelector:              pt.NodeSelector,
 			TopologySpreadConstraints: pt.TopologySpreadConstraints,
 			PriorityClassName:         pt.PriorityClassName,
 			ServiceAccountName:        pt.ServiceAccountName,
+			ImagePullSecrets:          pt.ImagePullSecrets,
 			// The node finishes requests in flight on SIGTERM; a leave
 			// has already happened before a scale-down deletes a pod.
 			TerminationGracePeriodSeconds: ptr.To[int64](30),
@@ -113,12 +117,62 @@ func podTemplate(c *yzmav1.YzmaCluster, s podSettings) corev1.PodTemplateSpec {
 				FSGroup:        ptr.To[int64](nodeUID),
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
-			Volumes: []corev1.Volume{{
-				Name:         tmpVolume,
-				VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
-			}},
+			Volumes: podVolumes(c),
 		},
 	}
+}
+
+// podAffinity is the user's affinity; with neither an affinity nor
+// topology spread constraints in the pod template, it is a preferred pod
+// anti-affinity on the Kubernetes node for the cluster's own pods: the
+// scheduler spreads the nodes when it can and still places them all on a
+// one-node cluster. Whatever the user sets replaces this default.
+func podAffinity(c *yzmav1.YzmaCluster) *corev1.Affinity {
+	pt := c.Spec.PodTemplate
+	if pt.Affinity != nil || len(pt.TopologySpreadConstraints) > 0 {
+		return pt.Affinity
+	}
+	return &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight: 100,
+			PodAffinityTerm: corev1.PodAffinityTerm{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: selectorLabels(c)},
+				TopologyKey:   corev1.LabelHostname,
+			},
+		}},
+	}}
+}
+
+// podVolumes are the operator's volumes (the claim template adds "data"),
+// then the user's extra ones; the CRD rejects an extra volume that takes
+// an operator's name, and the builder skips one should it get through.
+func podVolumes(c *yzmav1.YzmaCluster) []corev1.Volume {
+	vols := []corev1.Volume{{
+		Name:         tmpVolume,
+		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+	}}
+	for _, v := range c.Spec.PodTemplate.Volumes {
+		if v.Name != dataVolume && v.Name != tmpVolume {
+			vols = append(vols, corev1.Volume{Name: v.Name, VolumeSource: *v.VolumeSource.DeepCopy()})
+		}
+	}
+	return vols
+}
+
+// nodeVolumeMounts are the operator's mounts, then the user's extra ones
+// (the CRD rejects those at the data directory or /tmp; skipped here too).
+func nodeVolumeMounts(c *yzmav1.YzmaCluster) []corev1.VolumeMount {
+	mounts := []corev1.VolumeMount{
+		{Name: dataVolume, MountPath: dataDir},
+		{Name: tmpVolume, MountPath: "/tmp"},
+	}
+	for _, m := range c.Spec.PodTemplate.VolumeMounts {
+		p := path.Clean(m.MountPath)
+		if p != "/tmp" && p != dataDir && !strings.HasPrefix(p, dataDir+"/") {
+			mounts = append(mounts, m)
+		}
+	}
+	return mounts
 }
 
 func nodeContainer(c *yzmav1.YzmaCluster, s podSettings) corev1.Container {
@@ -154,10 +208,7 @@ func nodeContainer(c *yzmav1.YzmaCluster, s podSettings) corev1.Container {
 			TimeoutSeconds:   5,
 			FailureThreshold: 6,
 		},
-		VolumeMounts: []corev1.VolumeMount{
-			{Name: dataVolume, MountPath: dataDir},
-			{Name: tmpVolume, MountPath: "/tmp"},
-		},
+		VolumeMounts: nodeVolumeMounts(c),
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
 			ReadOnlyRootFilesystem:   ptr.To(true),
@@ -192,7 +243,23 @@ func nodeEnv(c *yzmav1.YzmaCluster, s podSettings) []corev1.EnvVar {
 	}
 	secret("YZMA_GOSSIP_KEY", c.Spec.GossipKeySecret)
 	secret("YZMA_AUTH_TOKEN", c.Spec.APITokenSecret)
+	// The user's extra variables come after; the CRD rejects the names
+	// above (reservedEnv), and the builder skips them should one get
+	// through, so the operator's values always hold.
+	for _, e := range c.Spec.PodTemplate.Env {
+		if !slices.Contains(reservedEnv, e.Name) {
+			env = append(env, *e.DeepCopy())
+		}
+	}
 	return env
+}
+
+// reservedEnv are the variables nodeEnv sets; podTemplate.env's CEL rule
+// lists the same names (a test compares them with the generated CRD).
+var reservedEnv = []string{
+	"POD_NAME", "POD_NAMESPACE", "POD_IP",
+	"YZMA_PEERING_NAME", "YZMA_PEERING_ADVERTISE_ADDRESS", "YZMA_PEERING_BIND_PORT", "YZMA_PEERING_SEED_DNS",
+	"YZMA_API_BIND", "YZMA_DB_PATH", "YZMA_GOSSIP_KEY", "YZMA_AUTH_TOKEN",
 }
 
 // reconcileStatefulSet applies the StatefulSet with the replica count the
