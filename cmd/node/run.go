@@ -212,7 +212,7 @@ func clusterConfig(p config.Peering, a config.API, token string) (*cluster.Confi
 		Name: p.Name, BindAddr: p.BindAddr, BindPort: p.BindPort,
 		AdvertiseAddr: p.AdvertiseAddress, AdvertisePort: p.AdvertisePort,
 		Seeds: p.Join, SeedDNS: p.SeedDNS, Resolver: resolver, GossipKey: key,
-		DeadGrace: p.DeadMemberGrace.Std(), MaxLogBytes: p.MaxLogBytes,
+		JoinTimeout: p.JoinTimeout.Std(), DeadGrace: p.DeadMemberGrace.Std(), MaxLogBytes: p.MaxLogBytes,
 		Transport: &cluster.HTTPTransport{Scheme: scheme, Token: token},
 	}, nil
 }

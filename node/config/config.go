@@ -32,6 +32,7 @@ const (
 	DefaultMaxQueuedWrites = 4096
 	DefaultMaxQueuedBytes  = 256 << 20
 	DefaultDeadMemberGrace = time.Hour
+	DefaultJoinTimeout     = 30 * time.Second
 	DefaultMaxLogBytes     = 1 << 30
 )
 
@@ -78,6 +79,9 @@ type Peering struct {
 	SeedDNS          string   // DNS name whose A/AAAA records are members to join (port BindPort)
 	DNSServer        string   // host:port of the DNS server for SeedDNS and Join names; empty: the system's
 	GossipKey        string   // base64 key (16, 24 or 32 bytes) encrypting gossip; empty: none
+	// JoinTimeout is how long a starting node looks for its seeds before it
+	// starts alone (and ready: until then it takes no writes).
+	JoinTimeout Duration
 	// DeadMemberGrace is how long a member that died without leaving holds
 	// back log pruning (it may come back and catch up from the log).
 	DeadMemberGrace Duration
@@ -107,7 +111,8 @@ func Default() Config {
 			ReadHeaderTimeout: Duration(DefaultReadHeaderTimeout), ReadTimeout: Duration(DefaultReadTimeout),
 			IdleTimeout: Duration(DefaultIdleTimeout)},
 		Peering: Peering{BindAddr: DefaultBindAddr, BindPort: DefaultBindPort,
-			DeadMemberGrace: Duration(DefaultDeadMemberGrace), MaxLogBytes: DefaultMaxLogBytes},
+			JoinTimeout: Duration(DefaultJoinTimeout), DeadMemberGrace: Duration(DefaultDeadMemberGrace),
+			MaxLogBytes: DefaultMaxLogBytes},
 		Server: Server{DBPath: DefaultDBPath, MaxQueuedWrites: DefaultMaxQueuedWrites,
 			MaxQueuedBytes: DefaultMaxQueuedBytes},
 	}
@@ -227,6 +232,9 @@ func (c Config) Validate() error {
 		if d.d < 0 {
 			add("%s: must not be negative, got %v", d.name, d.d)
 		}
+	}
+	if c.Peering.JoinTimeout <= 0 {
+		add("Peering.JoinTimeout: must be positive, got %v", c.Peering.JoinTimeout)
 	}
 	if c.Peering.Name == "" {
 		add("Peering.Name: must not be empty")

@@ -40,7 +40,7 @@ func TestLoadDefaults(t *testing.T) {
 		API: API{Bind: "127.0.0.1:8080", MaxBodyBytes: 16 << 20, ReadHeaderTimeout: Duration(10 * time.Second),
 			ReadTimeout: Duration(60 * time.Second), IdleTimeout: Duration(2 * time.Minute)},
 		Peering: Peering{Name: host, BindAddr: "0.0.0.0", BindPort: 7946, AdvertisePort: 7946,
-			DeadMemberGrace: Duration(time.Hour), MaxLogBytes: 1 << 30},
+			JoinTimeout: Duration(30 * time.Second), DeadMemberGrace: Duration(time.Hour), MaxLogBytes: 1 << 30},
 		Server: Server{DBPath: "yzma.db", MaxQueuedWrites: 4096, MaxQueuedBytes: 256 << 20},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -109,7 +109,9 @@ func TestLoadFileAndEnv(t *testing.T) {
 			"YZMA_READ_TIMEOUT":        " 2m ",
 			"YZMA_IDLE_TIMEOUT":        "1h2m3s",
 			"YZMA_DEAD_MEMBER_GRACE":   "0",
+			"YZMA_JOIN_TIMEOUT":        "5s",
 		}, func(c *Config) {
+			c.Peering.JoinTimeout = Duration(5 * time.Second)
 			c.API.ReadHeaderTimeout = Duration(250 * time.Millisecond)
 			c.API.ReadTimeout = Duration(2 * time.Minute)
 			c.API.IdleTimeout = Duration(time.Hour + 2*time.Minute + 3*time.Second)
@@ -131,7 +133,7 @@ func TestLoadFileAndEnv(t *testing.T) {
 					ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(90 * time.Second)},
 				Peering: Peering{Name: "n1", BindAddr: "127.0.0.1", BindPort: 8000, AdvertiseAddress: "10.1.2.3",
 					AdvertisePort: 8000, Join: []string{"a:1", "b:2"}, SeedDNS: "seeds.example",
-					GossipKey: "MDEyMzQ1Njc4OWFiY2RlZg==", DeadMemberGrace: Duration(30 * time.Minute),
+					GossipKey: "MDEyMzQ1Njc4OWFiY2RlZg==", JoinTimeout: Duration(30 * time.Second), DeadMemberGrace: Duration(30 * time.Minute),
 					MaxLogBytes: 1_000_000},
 				Server: Server{DBPath: "/data/file.db", MaxQueuedWrites: 100, MaxQueuedBytes: 4096},
 			}
@@ -207,6 +209,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"API.IdleTimeout", "must not be negative"}},
 		{"negative grace env", "", map[string]string{"YZMA_DEAD_MEMBER_GRACE": "-1h"},
 			[]string{"Peering.DeadMemberGrace", "must not be negative"}},
+		{"zero join timeout", `{"Peering": {"JoinTimeout": "0s"}}`, nil,
+			[]string{"Peering.JoinTimeout", "must be positive"}},
 		{"bad queued writes env", "", map[string]string{"YZMA_MAX_QUEUED_WRITES": "many"},
 			[]string{"YZMA_MAX_QUEUED_WRITES", `"many"`}},
 		{"zero queued writes", `{"Server": {"MaxQueuedWrites": 0}}`, nil, []string{"Server.MaxQueuedWrites", "positive"}},

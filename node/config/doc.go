@@ -17,7 +17,7 @@
 //	    "AdvertiseAddress": "", "AdvertisePort": 7946,
 //	    "Join": ["host:port"],
 //	    "SeedDNS": "", "DNSServer": "", "GossipKey": "",
-//	    "DeadMemberGrace": "1h", "MaxLogBytes": 1073741824
+//	    "JoinTimeout": "30s", "DeadMemberGrace": "1h", "MaxLogBytes": 1073741824
 //	  },
 //	  "Server": {"DBPath": "yzma.db", "BindHost": "",
 //	             "MaxQueuedWrites": 4096, "MaxQueuedBytes": 268435456}
@@ -46,6 +46,7 @@
 //	YZMA_PEERING_SEED_DNS           Peering.SeedDNS
 //	YZMA_DNS_SERVER                 Peering.DNSServer
 //	YZMA_GOSSIP_KEY                 Peering.GossipKey
+//	YZMA_JOIN_TIMEOUT               Peering.JoinTimeout
 //	YZMA_DEAD_MEMBER_GRACE          Peering.DeadMemberGrace
 //	YZMA_MAX_LOG_BYTES              Peering.MaxLogBytes
 //	YZMA_DB_PATH                    Server.DBPath
@@ -62,6 +63,8 @@
 //
 // Limits: Server.MaxQueuedWrites and Server.MaxQueuedBytes (at least
 // API.MaxBodyBytes) bound the writes waiting to be committed.
+// Peering.JoinTimeout is how long a starting node looks for its seeds
+// before it starts alone; it takes no writes meanwhile.
 // Peering.DeadMemberGrace is how long a member that died without leaving
 // holds back log pruning; Peering.MaxLogBytes is the log size past which the
 // log is pruned even for dead members, who then resync by snapshot.

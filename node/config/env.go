@@ -73,6 +73,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		{"YZMA_READ_TIMEOUT", &c.API.ReadTimeout},
 		{"YZMA_IDLE_TIMEOUT", &c.API.IdleTimeout},
 		{"YZMA_DEAD_MEMBER_GRACE", &c.Peering.DeadMemberGrace},
+		{"YZMA_JOIN_TIMEOUT", &c.Peering.JoinTimeout},
 	}
 	for _, s := range durations {
 		if v, ok := lookup(s.name); ok {
