@@ -21,6 +21,14 @@
 // covers that extra knowledge it is dropped (Compact), so deleted keys leave no
 // tombstones behind.
 //
+// Contexts that come from outside the replica, a client's token or a peer's
+// operation, are untrusted: Context.Check refuses one over the limits or
+// naming node 0, and Normalize gives the one form every replica computes
+// with (sorted, deduplicated, folded into the vector), since Covers
+// binary-searches the cloud. Tokens are issued normalized, and DecodeToken
+// refuses one that is not; Context.Beyond lets a replica refuse a context
+// that names writes of its own origin it has not made.
+//
 // The store applies each origin's operations in counter order, which keeps
 // every Context it builds a plain VersionVector; the Cloud of out-of-order dots
 // exists so that the type is exact under any delivery order, which the
