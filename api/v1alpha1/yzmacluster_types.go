@@ -16,7 +16,11 @@ type YzmaClusterSpec struct {
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
 
-	// Image of the Yzma node. Defaults to the operator's node image.
+	// Image of the Yzma node. Unset, the cluster runs the operator's node
+	// image as it was when the cluster was created, recorded in
+	// status.image: a later operator with another default does not restart
+	// the cluster. The annotation yzma.io/follow-operator-image: "true" on
+	// the YzmaCluster makes it follow the operator's current default instead.
 	// +optional
 	Image string `json:"image,omitempty"`
 
@@ -202,6 +206,12 @@ type Volume struct {
 	corev1.VolumeSource `json:",inline"`
 }
 
+// AnnotationFollowOperatorImage set to "true" on a YzmaCluster without
+// spec.image makes it run the operator's current default node image, so an
+// operator upgrade upgrades it too. Without it the image recorded in
+// status.image stays.
+const AnnotationFollowOperatorImage = "yzma.io/follow-operator-image"
+
 // Condition types of a YzmaCluster.
 const (
 	// ConditionAvailable is True while at least one node is ready to serve.
@@ -280,6 +290,14 @@ type YzmaClusterStatus struct {
 	// ReadyReplicas is the number of ready node pods.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// Image is the node image the StatefulSet runs: spec.image if set;
+	// else, with the annotation yzma.io/follow-operator-image: "true", the
+	// operator's default; else the image already recorded here; else the
+	// image an existing StatefulSet runs (a cluster from an operator that
+	// did not record it); else the operator's default at the cluster's
+	// first reconcile.
+	// +optional
+	Image string `json:"image,omitempty"`
 	// Selector is the pods' label selector, for the scale subresource.
 	// +optional
 	Selector string `json:"selector,omitempty"`

@@ -32,7 +32,7 @@ func cluster(mutate ...func(*yzmav1.YzmaCluster)) *yzmav1.YzmaCluster {
 	return c
 }
 
-var settings = podSettings{DefaultImage: "yzma:1.0", ClusterDomain: "cluster.local", ConfigHash: "h1"}
+var settings = podSettings{Image: "yzma:1.0", ClusterDomain: "cluster.local", ConfigHash: "h1"}
 
 func envValue(env []corev1.EnvVar, name string) (corev1.EnvVar, bool) {
 	i := slices.IndexFunc(env, func(e corev1.EnvVar) bool { return e.Name == name })
@@ -138,7 +138,11 @@ func TestStatefulSetBuilder(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.check(t, statefulSet(tt.c, tt.replicas, settings)) })
+		t.Run(tt.name, func(t *testing.T) {
+			s := settings
+			s.Image = nodeImage(tt.c, nil, settings.Image)
+			tt.check(t, statefulSet(tt.c, tt.replicas, s))
+		})
 	}
 }
 
@@ -404,6 +408,50 @@ func TestLeaveBackoff(t *testing.T) {
 	}
 }
 
+func TestNodeImage(t *testing.T) {
+	running := &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "node", Image: "yzma:running"}},
+	}}}}
+	follow := func(c *yzmav1.YzmaCluster) {
+		c.Annotations = map[string]string{yzmav1.AnnotationFollowOperatorImage: "true"}
+	}
+	spec := func(c *yzmav1.YzmaCluster) { c.Spec.Image = "yzma:spec" }
+	recorded := func(c *yzmav1.YzmaCluster) { c.Status.Image = "yzma:recorded" }
+	tests := []struct {
+		name string
+		c    *yzmav1.YzmaCluster
+		sts  *appsv1.StatefulSet
+		want string
+	}{
+		{"spec set", cluster(spec, follow, recorded), running, "yzma:spec"},
+		{"spec set, nothing recorded", cluster(spec), nil, "yzma:spec"},
+		{"annotation set", cluster(follow, recorded), running, "yzma:default"},
+		{"annotation not true", cluster(recorded, func(c *yzmav1.YzmaCluster) {
+			c.Annotations = map[string]string{yzmav1.AnnotationFollowOperatorImage: "false"}
+		}), nil, "yzma:recorded"},
+		{"recorded", cluster(recorded), running, "yzma:recorded"},
+		{"nothing recorded, running", cluster(), running, "yzma:running"},
+		{"first time", cluster(), nil, "yzma:default"},
+	}
+	for _, tt := range tests {
+		if got := nodeImage(tt.c, tt.sts, "yzma:default"); got != tt.want {
+			t.Errorf("%s: nodeImage = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSetStatusImage(t *testing.T) {
+	c := cluster(func(c *yzmav1.YzmaCluster) { c.Status.Image = "yzma:1" })
+	setStatus(c, nil, "", errors.New("boom"))
+	if c.Status.Image != "yzma:1" {
+		t.Errorf("image %q after a pass that applied none, want the recorded yzma:1", c.Status.Image)
+	}
+	setStatus(c, nil, "yzma:2", nil)
+	if c.Status.Image != "yzma:2" {
+		t.Errorf("image %q, want the applied yzma:2", c.Status.Image)
+	}
+}
+
 func TestSetStatus(t *testing.T) {
 	stable := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Generation: 1},
@@ -432,7 +480,7 @@ func TestSetStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := cluster(func(c *yzmav1.YzmaCluster) { c.Status.ScaleDown = tt.scaleDown })
-			setStatus(c, tt.sts, tt.err)
+			setStatus(c, tt.sts, "", tt.err)
 			if c.Status.Phase != tt.phase {
 				t.Errorf("phase %q, want %q; conditions %+v", c.Status.Phase, tt.phase, c.Status.Conditions)
 			}

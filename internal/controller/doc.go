@@ -21,6 +21,12 @@
 // spec's extra env, volumes and mounts come after the operator's own, which
 // they cannot replace (CEL rules in the CRD; the builder skips them too).
 //
+// The node image is spec.image; unset, it is the image recorded in
+// status.image, which is the operator's default at the cluster's first
+// reconcile, so an operator upgrade restarts no cluster unless it carries
+// the annotation yzma.io/follow-operator-image: "true" (nodeImage in
+// statefulset.go).
+//
 // After the pass, with or without an error, status.go records replicas,
 // conditions, phase and observedGeneration; the condition and event reasons
 // are in conditions.go.

@@ -19,7 +19,10 @@ type pass struct {
 	// replicas is the StatefulSet's replica count the scale-down step
 	// chose (scaledown.go), applied by statefulset.go.
 	replicas int32
-	requeue  time.Duration // the soonest the pass wants to run again
+	// image is the node image the StatefulSet was applied with this pass
+	// (statefulset.go); empty until then. The status records it.
+	image   string
+	requeue time.Duration // the soonest the pass wants to run again
 }
 
 // wantRequeue asks for another pass within d.

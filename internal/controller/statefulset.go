@@ -25,7 +25,7 @@ const nodeUID = 65532
 // podSettings are the inputs of a node pod that come from the manager and
 // the referenced Secrets rather than from the spec.
 type podSettings struct {
-	DefaultImage  string // when the spec names none
+	Image         string // the node image, chosen by nodeImage
 	ClusterDomain string // e.g. cluster.local
 	ConfigHash    string // of the referenced Secrets
 }
@@ -176,17 +176,13 @@ func nodeVolumeMounts(c *yzmav1.YzmaCluster) []corev1.VolumeMount {
 }
 
 func nodeContainer(c *yzmav1.YzmaCluster, s podSettings) corev1.Container {
-	image := c.Spec.Image
-	if image == "" {
-		image = s.DefaultImage
-	}
 	pull := c.Spec.ImagePullPolicy
 	if pull == "" {
 		pull = corev1.PullIfNotPresent
 	}
 	return corev1.Container{
 		Name:            "node",
-		Image:           image,
+		Image:           s.Image,
 		ImagePullPolicy: pull,
 		Command:         []string{nodeBinary},
 		Env:             nodeEnv(c, s),
@@ -262,13 +258,44 @@ var reservedEnv = []string{
 	"YZMA_API_BIND", "YZMA_DB_PATH", "YZMA_GOSSIP_KEY", "YZMA_AUTH_TOKEN",
 }
 
+// nodeImage chooses the node image: spec.image if set; else, with the
+// follow annotation, the operator's default; else the image recorded in
+// status.image; else the image the existing StatefulSet runs (a cluster
+// created before status.image existed); else the operator's default (the
+// first reconcile). So an operator upgrade that changes its default does
+// not restart the clusters that name no image, unless they opt in.
+func nodeImage(c *yzmav1.YzmaCluster, sts *appsv1.StatefulSet, defaultImage string) string {
+	switch {
+	case c.Spec.Image != "":
+		return c.Spec.Image
+	case c.Annotations[yzmav1.AnnotationFollowOperatorImage] == "true":
+		return defaultImage
+	case c.Status.Image != "":
+		return c.Status.Image
+	}
+	if sts != nil {
+		for _, ctr := range sts.Spec.Template.Spec.Containers {
+			if ctr.Name == "node" && ctr.Image != "" {
+				return ctr.Image
+			}
+		}
+	}
+	return defaultImage
+}
+
 // reconcileStatefulSet applies the StatefulSet with the replica count the
-// scale-down step chose. The claim templates of an existing StatefulSet
-// are immutable, so they are kept as they are.
+// scale-down step chose and the image nodeImage chose, which the status
+// then records. The claim templates of an existing StatefulSet are
+// immutable, so they are kept as they are.
 func (r *Reconciler) reconcileStatefulSet(ctx context.Context, p *pass) error {
-	sts := statefulSet(p.c, p.replicas, podSettings{DefaultImage: r.DefaultImage, ClusterDomain: r.ClusterDomain, ConfigHash: p.secrets.hash()})
+	image := nodeImage(p.c, p.sts, r.DefaultImage)
+	sts := statefulSet(p.c, p.replicas, podSettings{Image: image, ClusterDomain: r.ClusterDomain, ConfigHash: p.secrets.hash()})
 	if p.sts != nil {
 		sts.Spec.VolumeClaimTemplates = p.sts.Spec.VolumeClaimTemplates
 	}
-	return r.apply(ctx, p.c, sts)
+	if err := r.apply(ctx, p.c, sts); err != nil {
+		return err
+	}
+	p.image = image
+	return nil
 }

@@ -10,10 +10,15 @@ import (
 )
 
 // setStatus fills the observed part of c's status from the StatefulSet
-// (nil before it exists) and the pass's error. observedGeneration moves only
-// after a pass without error and without a failed leave.
-func setStatus(c *yzmav1.YzmaCluster, sts *appsv1.StatefulSet, passErr error) {
+// (nil before it exists), the node image the pass applied it with (empty
+// if it did not get that far: the recorded image stays) and the pass's
+// error. observedGeneration moves only after a pass without error and
+// without a failed leave.
+func setStatus(c *yzmav1.YzmaCluster, sts *appsv1.StatefulSet, image string, passErr error) {
 	st := &c.Status
+	if image != "" {
+		st.Image = image
+	}
 	st.Selector = selectorString(c)
 	desired := replicas(c)
 	if sts != nil {

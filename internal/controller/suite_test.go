@@ -158,6 +158,12 @@ type manager struct {
 // pods until the test ends or stop is called.
 func startManager(t *testing.T, nodes NodeClient) *manager {
 	t.Helper()
+	return startManagerWith(t, Options{Nodes: nodes, DefaultImage: "yzma:test"})
+}
+
+// startManagerWith is startManager with the reconciler's options.
+func startManagerWith(t *testing.T, opts Options) *manager {
+	t.Helper()
 	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
 		Scheme:                 testScheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -168,7 +174,7 @@ func startManager(t *testing.T, nodes NodeClient) *manager {
 	if err != nil {
 		t.Fatalf("manager: %v", err)
 	}
-	r, err := NewReconciler(mgr, Options{Nodes: nodes, DefaultImage: "yzma:test"})
+	r, err := NewReconciler(mgr, opts)
 	if err != nil {
 		t.Fatalf("setup: %v", err)
 	}

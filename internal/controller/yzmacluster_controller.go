@@ -38,7 +38,8 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Nodes reaches the node pods.
 	Nodes NodeClient
-	// DefaultImage is the node image when a spec names none.
+	// DefaultImage is the node image of a cluster that names none, at its
+	// creation or while it follows the operator (see nodeImage).
 	DefaultImage string
 	// ClusterDomain is the cluster's DNS domain (cluster.local).
 	ClusterDomain string
@@ -56,8 +57,8 @@ type Options struct {
 	// Nodes reaches the node pods (required): an HTTPNodeClient, or a
 	// stand-in in tests.
 	Nodes NodeClient
-	// DefaultImage is the node image when a spec names none; empty:
-	// DefaultImage.
+	// DefaultImage is the node image of a cluster that names none (see
+	// nodeImage); empty: DefaultImage.
 	DefaultImage string
 	// ClusterDomain is the cluster's DNS domain; empty: cluster.local.
 	ClusterDomain string
@@ -117,7 +118,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		r.event(&c, corev1.EventTypeWarning, reasonReconcileError, "Reconcile", "%v", err)
 	}
-	setStatus(&c, p.sts, err)
+	setStatus(&c, p.sts, p.image, err)
 	if uerr := r.Status().Update(ctx, &c); uerr != nil {
 		if apierrors.IsConflict(uerr) { // another pass wrote first: redo on its state
 			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil

@@ -208,3 +208,62 @@ func TestScaleSubresource(t *testing.T) {
 		t.Errorf("scale to 0 accepted")
 	}
 }
+
+// TestImageStaysAcrossOperatorUpgrade: a cluster that names no image keeps
+// the operator's default it was created with, recorded in status.image,
+// when a new operator has another default; the follow annotation moves it
+// to the new default, and spec.image wins over both.
+func TestImageStaysAcrossOperatorUpgrade(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	first := startManagerWith(t, Options{Nodes: &standIn{}, DefaultImage: "yzma:a"})
+	c := newCluster(t, ns, "img", 1)
+	nodeImageIs := func(want string) bool {
+		var sts appsv1.StatefulSet
+		return k8s.Get(ctx, client.ObjectKeyFromObject(c), &sts) == nil &&
+			len(sts.Spec.Template.Spec.Containers) > 0 && sts.Spec.Template.Spec.Containers[0].Image == want
+	}
+	runs := func(what, want string) {
+		t.Helper()
+		waitFor(t, what, 10*time.Second, func() bool {
+			cl := getCluster(t, ns, c.Name)
+			return nodeImageIs(want) && cl.Status.Image == want && cl.Status.ObservedGeneration == cl.Generation
+		})
+	}
+	update := func(mutate func(*yzmav1.YzmaCluster)) {
+		t.Helper()
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cl := getCluster(t, ns, c.Name)
+			mutate(cl)
+			return k8s.Update(ctx, cl)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs("the first default yzma:a", "yzma:a")
+
+	// The operator is upgraded: a new default.
+	first.stop()
+	startManagerWith(t, Options{Nodes: &standIn{}, DefaultImage: "yzma:b"})
+	// A spec change the new operator must reconcile (observedGeneration),
+	// so that at least one of its passes has run.
+	update(func(cl *yzmav1.YzmaCluster) { cl.Spec.PodTemplate.Annotations = map[string]string{"touched": "1"} })
+	waitFor(t, "a pass of the upgraded operator", 10*time.Second, func() bool {
+		cl := getCluster(t, ns, c.Name)
+		return cl.Status.ObservedGeneration == cl.Generation
+	})
+	if !nodeImageIs("yzma:a") {
+		t.Fatal("the StatefulSet left yzma:a after the operator's upgrade")
+	}
+	if cl := getCluster(t, ns, c.Name); cl.Status.Image != "yzma:a" {
+		t.Fatalf("status.image %q after the operator's upgrade, want yzma:a", cl.Status.Image)
+	}
+
+	update(func(cl *yzmav1.YzmaCluster) {
+		cl.Annotations = map[string]string{yzmav1.AnnotationFollowOperatorImage: "true"}
+	})
+	runs("the new default yzma:b with the follow annotation", "yzma:b")
+
+	update(func(cl *yzmav1.YzmaCluster) { cl.Spec.Image = "yzma:c" })
+	runs("spec.image yzma:c", "yzma:c")
+}
