@@ -23,8 +23,13 @@ var ErrBadContext = errors.New("invalid causal context")
 // entries dropped, the cloud sorted and without duplicates, without the dots
 // the vector covers, and with the dots that extend the vector contiguously
 // folded into it. Covers binary-searches the cloud, so a context that skipped
-// this step could be read differently by different replicas.
+// this step could be read differently by different replicas. A context
+// already in normal form (what nodes issue and send: the common case on the
+// replication path) is returned as it is, without copying.
 func (c Context) Normalize() Context {
+	if c.IsNormal() {
+		return c
+	}
 	var out Context
 	for n, v := range c.VV {
 		if v != 0 {
@@ -49,6 +54,24 @@ func (c Context) Normalize() Context {
 		out.VV = nil
 	}
 	return out
+}
+
+// IsNormal reports whether c is in the form Normalize gives: no zero vector
+// entry, and a cloud strictly increasing, without zero counters, without
+// dots the vector covers or extends (a foldable run always starts at the
+// counter right after the vector's).
+func (c Context) IsNormal() bool {
+	for _, v := range c.VV {
+		if v == 0 {
+			return false
+		}
+	}
+	for i, d := range c.Cloud {
+		if d.Counter <= c.VV[d.Node]+1 || i > 0 && compareDots(c.Cloud[i-1], d) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Same reports whether c and o are written identically (same vector

@@ -52,8 +52,11 @@ func TestNormalizeIsOrderFree(t *testing.T) {
 		if !n1.Same(n2) {
 			t.Fatalf("normal forms differ: %+v vs %+v (from %+v)", n1, n2, mixed)
 		}
-		if !n1.Same(n1.Normalize()) {
+		if !n1.Same(n1.Normalize()) || !n1.IsNormal() {
 			t.Fatalf("Normalize is not idempotent: %+v", n1)
+		}
+		if mixed.IsNormal() != mixed.Same(n2) {
+			t.Fatalf("IsNormal(%+v) = %v, but its normal form is %+v", mixed, mixed.IsNormal(), n2)
 		}
 		for node := range a.applied.VV {
 			for c := uint64(1); c <= a.applied.VV[node]+2; c++ {
