@@ -22,9 +22,11 @@ import (
 var (
 	// ErrNotReady is returned by Ready while the node cannot serve yet.
 	ErrNotReady = errors.New("node not ready: catching up with the cluster")
-	// ErrLeft is returned by Ready once the node has left the cluster: it
-	// still serves reads but takes no writes.
-	ErrLeft = errors.New("node has left the cluster")
+	// ErrLeft is returned by Ready once the node has left the cluster (in
+	// this process or, recorded in its data file, before a restart): it
+	// still serves reads but takes no writes, and Join refuses with it until
+	// Rejoin. It is cluster.ErrLeft.
+	ErrLeft = cluster.ErrLeft
 	// ErrStandalone is returned by cluster operations on a node started
 	// without clustering.
 	ErrStandalone = errors.New("node runs without clustering")
@@ -111,7 +113,8 @@ func (n *Node) Ready() error {
 func (n *Node) Get(key []byte) (store.Item, error) { return n.store.Get(key) }
 
 // Put writes a value, superseding observed (nil: all this node holds).
-// While the node leaves the cluster it refuses writes with cluster.ErrLeaving.
+// While the node leaves the cluster, and once it has left, it refuses
+// writes with cluster.ErrLeaving.
 func (n *Node) Put(ctx context.Context, key, value []byte, contentType string, observed *crdt.Context) (crdt.Op, error) {
 	if err := n.beginWrite(); err != nil {
 		return crdt.Op{}, err
@@ -159,12 +162,24 @@ func (n *Node) List(prefix, after []byte, limit int) ([]store.Entry, []byte, err
 func (n *Node) Digest() (string, error) { return n.store.Digest() }
 
 // Join joins the cluster through the configured seeds plus peers (gossip
-// host:port addresses) and catches up before the node reports ready.
+// host:port addresses) and catches up before the node reports ready. A
+// node that has left refuses with ErrLeft: see Rejoin.
 func (n *Node) Join(ctx context.Context, peers ...string) error {
 	if n.cluster == nil {
 		return ErrStandalone
 	}
 	return n.cluster.Join(ctx, peers...)
+}
+
+// Rejoin makes a node that left the cluster a member again: it clears the
+// record of the leave in its data file, joins through its configured seeds
+// and catches up before it reports ready and takes writes. On a node that
+// has not left it does nothing. See cluster.Cluster.Rejoin.
+func (n *Node) Rejoin(ctx context.Context) error {
+	if n.cluster == nil {
+		return ErrStandalone
+	}
+	return n.cluster.Rejoin(ctx)
 }
 
 // SetAPIAddr tells peers where this node's HTTP API listens (no-op when
@@ -176,7 +191,9 @@ func (n *Node) SetAPIAddr(addr string) error {
 	return n.cluster.SetAPIAddr(addr)
 }
 
-// Leave hands this node's data off and leaves the cluster; see
+// Leave hands this node's data off and leaves the cluster, recording that
+// in its data file so that it stays out across restarts; on a node that
+// left, it answers the same result and announces the leave again. See
 // cluster.Cluster.Leave.
 func (n *Node) Leave(ctx context.Context) (*cluster.LeaveResult, error) {
 	if n.cluster == nil {

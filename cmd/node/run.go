@@ -144,7 +144,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, faultsFile 
 	go func() { served <- srv.Serve() }()
 	// Join while serving: /readyz answers 503 until the node has caught up.
 	go func() {
-		if err := n.Join(ctx); err != nil && ctx.Err() == nil {
+		switch err := n.Join(ctx); {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, node.ErrLeft): // said at start; it waits for a rejoin
+			log.Info("not joining: this node has left the cluster")
+		default:
 			log.Error("joining the cluster failed", "error", err)
 		}
 	}()

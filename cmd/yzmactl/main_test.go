@@ -180,6 +180,8 @@ func TestErrors(t *testing.T) {
 		{"bad limit", nil, []string{"list", "--limit", "5000", "--token", "tok"}, "limit"},
 		{"bad server", map[string]string{"YZMA_SERVER": "nonsense"}, []string{"get", "k"}, "base URL"},
 		{"unknown command", nil, []string{"frob"}, "unknown command"},
+		{"rejoin standalone", nil, []string{"rejoin", "--token", "tok"}, "501 Not Implemented: node runs without clustering"},
+		{"rejoin arguments", nil, []string{"rejoin", "x"}, "unknown command"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

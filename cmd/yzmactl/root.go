@@ -73,6 +73,6 @@ func newRootCmd(lookupEnv func(string) (string, bool)) *cobra.Command {
 	f.StringVar(&g.server, "server", server, "node API base URL (env YZMA_SERVER)")
 	f.StringVar(&g.token, "token", token, "bearer token (env YZMA_TOKEN)")
 	f.DurationVar(&g.timeout, "timeout", 30*time.Second, "timeout of each request")
-	root.AddCommand(newGetCmd(g), newPutCmd(g), newDelCmd(g), newListCmd(g))
+	root.AddCommand(newGetCmd(g), newPutCmd(g), newDelCmd(g), newListCmd(g), newRejoinCmd(g))
 	return root
 }

@@ -71,7 +71,9 @@ type KeyEntry struct {
 	Size      int    // of the shown version, in bytes
 }
 
-// JoinRequest is the body of POST /cluster/join.
+// JoinRequest is the body of POST /cluster/join: gossip addresses
+// (host:port) to join. Without peers (or without a body) the request asks a
+// node that left its cluster to rejoin through its configured seeds.
 type JoinRequest struct {
 	Peers []string
 }
@@ -95,7 +97,8 @@ type Members struct {
 
 // LeaveResult is the Data of a successful POST /cluster/leave: the version
 // vector the node held when it stopped taking writes, and the members that
-// proved they hold all of it, with their version vectors.
+// proved they hold all of it, with their version vectors. A repeated leave
+// answers the same, from the node's data file after a restart.
 type LeaveResult struct {
 	VersionVector map[string]uint64
 	Peers         map[string]map[string]uint64

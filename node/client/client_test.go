@@ -206,6 +206,7 @@ func TestOps(t *testing.T) {
 	}
 	wantAPIError(t, c.Join(ctx(t), []string{"127.0.0.1:7946"}), http.StatusNotImplemented, "without clustering")
 	wantAPIError(t, c.Join(ctx(t), []string{"nohost"}), http.StatusBadRequest, "Peers[0]")
+	wantAPIError(t, c.Rejoin(ctx(t)), http.StatusNotImplemented, "without clustering")
 	_, err := c.Leave(ctx(t))
 	wantAPIError(t, err, http.StatusNotImplemented, "without clustering")
 	_, err = c.Members(ctx(t))

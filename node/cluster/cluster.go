@@ -7,7 +7,11 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +32,12 @@ var (
 	ErrHandOff = errors.New("hand-off incomplete")
 	// ErrNoPeers: there is no other live member to hand data to.
 	ErrNoPeers = errors.New("no other live member to hand data off to")
+	// ErrLeft: the node has handed its data off and left (in this process
+	// or, recorded in its data file, before a restart). It stays out until
+	// Rejoin; Join refuses with it.
+	ErrLeft = errors.New("node has left the cluster")
+	// ErrClosed: the cluster was closed.
+	ErrClosed = errors.New("cluster closed")
 )
 
 // Batch bounds for push and pull.
@@ -52,13 +62,17 @@ type meta struct {
 type Cluster struct {
 	cfg     Config
 	store   *store.Store
-	ml      *memberlist.Memberlist
 	log     *slog.Logger
 	metrics *metrics
+	wg      sync.WaitGroup // every goroutine of every session
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// sess is the running gossip session; nil while a node that left stays
+	// out of gossip after a restart. sessMu serializes replacing, leaving
+	// and closing it (memberlist panics on a Leave after its Shutdown).
+	sess     atomic.Pointer[session]
+	sessMu   sync.Mutex
+	closed   bool // guarded by sessMu
+	bindPort int  // guarded by sessMu: the gossip port the first session bound
 
 	mu    sync.Mutex
 	peers map[string]*peer      // live members by name, this node excluded
@@ -67,29 +81,111 @@ type Cluster struct {
 	ready     atomic.Bool
 	gate      sync.RWMutex // writes hold it shared; Leave takes it to stop them
 	leaving   bool         // guarded by gate
-	leaveMu   sync.Mutex   // one Leave at a time
+	leaveMu   sync.Mutex   // one Leave or Rejoin at a time
 	left      *LeaveResult // guarded by leaveMu
 	allPush   atomic.Bool  // senders push every origin (during a leave)
 	handedOff atomic.Bool  // gossiped: this member leaves for good
 }
 
+// session is one memberlist instance and the replication loops that run
+// beside it. A memberlist that has left can never speak again, so a rejoin
+// and a repeated leave each start a new session on the same address; the
+// old one ends first.
+type session struct {
+	ml *memberlist.Memberlist
+	// ctx ends when the session stops replicating: once the node left (its
+	// memberlist keeps answering that it left), or when the session ends.
+	// A session that only announces a leave never replicates.
+	ctx    context.Context
+	cancel context.CancelFunc
+	ended  atomic.Bool // replaced or closed: its late events are ignored
+}
+
+func (s *session) end() {
+	s.ended.Store(true)
+	s.cancel()
+}
+
 // New starts gossip on cfg's addresses and the replication loops. It does
-// not join anyone: call Join.
+// not join anyone: call Join. A node whose data file records that it left
+// (see Leave) starts out of gossip instead, not ready and refusing writes,
+// until Rejoin.
 func New(cfg Config, st *store.Store) (*Cluster, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &Cluster{cfg: cfg, store: st, log: cfg.Logger.With("member", cfg.Name), peers: map[string]*peer{}, gone: map[string]goneMember{}, ctx: ctx, cancel: cancel}
+	c := &Cluster{cfg: cfg, store: st, log: cfg.Logger.With("member", cfg.Name), peers: map[string]*peer{}, gone: map[string]goneMember{}}
 	c.metrics = newMetrics(c, cfg.Registerer)
+	if mark, ok := st.Left(); ok {
+		c.left = &LeaveResult{VersionVector: mark.VersionVector, Peers: mark.Peers}
+		c.leaving = true
+		c.handedOff.Store(true)
+		c.log.Warn("this node has left its cluster (its data file records the hand-off): it stays out of gossip, "+
+			"takes no writes and is not ready; reads are served. To make it a member again: "+
+			"POST /cluster/join without peers (yzmactl rejoin)",
+			"left_at", mark.At, "handed_off_to", slices.Sorted(maps.Keys(mark.Peers)))
+		return c, nil
+	}
+	if _, err := c.startSession(true); err != nil {
+		c.metrics.unregister()
+		return nil, err
+	}
+	return c, nil
+}
 
+// startSession ends the running session, if any, and starts a new one on
+// the same gossip address; with replicate, the replication loops start
+// too. The new memberlist has joined no one.
+func (c *Cluster) startSession(replicate bool) (*session, error) {
+	c.sessMu.Lock()
+	defer c.sessMu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if old := c.sess.Swap(nil); old != nil {
+		old.end()
+		if err := old.ml.Shutdown(); err != nil {
+			c.log.Warn("stopping the previous gossip session failed", "error", err)
+		}
+	}
+	s := &session{}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	ml, err := c.createMemberlist(s)
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("start gossip: %w", err)
+	}
+	s.ml = ml
+	if replicate {
+		c.wg.Add(2)
+		go c.every(s.ctx, c.cfg.AntiEntropyInterval, c.antiEntropyRound)
+		go c.every(s.ctx, c.cfg.PruneInterval, c.pruneRound)
+		if len(c.cfg.Seeds) > 0 || c.cfg.SeedDNS != "" {
+			c.wg.Add(1)
+			go c.every(s.ctx, c.cfg.ReseedInterval, func(context.Context) { c.reseedRound(s) })
+		}
+	} else {
+		s.cancel()
+	}
+	c.sess.Store(s)
+	return s, nil
+}
+
+// createMemberlist starts a memberlist for s on the configured address and
+// on the port the first one bound (the configuration may ask for any free
+// port), so that members know a new session as the same member.
+func (c *Cluster) createMemberlist(s *session) (*memberlist.Memberlist, error) {
+	cfg := c.cfg
 	mc := cfg.Memberlist()
 	mc.Name = cfg.Name
 	mc.BindAddr, mc.BindPort = cfg.BindAddr, cfg.BindPort
+	if c.bindPort != 0 {
+		mc.BindPort = c.bindPort
+	}
 	mc.AdvertiseAddr, mc.AdvertisePort = cfg.AdvertiseAddr, cfg.AdvertisePort
 	mc.SecretKey = cfg.GossipKey
 	mc.Delegate = (*delegate)(c)
-	mc.Events = (*events)(c)
+	mc.Events = &events{c: c, s: s}
 	mc.Ping = (*pings)(c)
 	mc.Logger = log.New(memberlistLog{c}, "", 0)
 	mc.LogOutput = nil
@@ -101,9 +197,7 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 			BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger,
 		})
 		if err != nil {
-			cancel()
-			c.metrics.unregister()
-			return nil, fmt.Errorf("start gossip: %w", err)
+			return nil, err
 		}
 		if mc.BindPort == 0 { // as memberlist does for its own transport
 			mc.BindPort = nt.GetAutoBindPort()
@@ -116,19 +210,44 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 		if mc.Transport != nil && cfg.WrapGossip != nil {
 			_ = mc.Transport.Shutdown()
 		}
-		cancel()
-		c.metrics.unregister()
-		return nil, fmt.Errorf("start gossip: %w", err)
+		return nil, err
 	}
-	c.ml = ml
-	c.wg.Add(2)
-	go c.every(cfg.AntiEntropyInterval, c.antiEntropyRound)
-	go c.every(cfg.PruneInterval, c.pruneRound)
-	if len(cfg.Seeds) > 0 || cfg.SeedDNS != "" {
-		c.wg.Add(1)
-		go c.every(cfg.ReseedInterval, c.reseedRound)
+	c.bindPort = mc.BindPort // memberlist sets it when it picked the port
+	return ml, nil
+}
+
+// gossip returns the running session; nil while a node that left stays out
+// of gossip.
+func (c *Cluster) gossip() *session { return c.sess.Load() }
+
+// gossipAddr is this member's gossip address.
+func (c *Cluster) gossipAddr() string {
+	if s := c.gossip(); s != nil {
+		return s.ml.LocalNode().Address()
 	}
-	return c, nil
+	host, port := c.cfg.AdvertiseAddr, c.cfg.AdvertisePort
+	if host == "" {
+		host = c.cfg.BindAddr
+	}
+	if port == 0 {
+		port = c.cfg.BindPort
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// track runs fn in a goroutine Close waits for; false once closed.
+func (c *Cluster) track(fn func()) bool {
+	c.sessMu.Lock()
+	defer c.sessMu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+	return true
 }
 
 // Join contacts seeds (cfg.Seeds, the A/AAAA records of cfg.SeedDNS, and
@@ -140,20 +259,29 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 // name that does not resolve counts as none), or that reaches none, starts
 // alone and ready; re-seeding (see ReseedInterval) joins it to the others
 // once its seeds name them, and anti-entropy then brings both sides up to
-// date.
+// date. A node that has left refuses with ErrLeft: only Rejoin brings it
+// back.
 func (c *Cluster) Join(ctx context.Context, extra ...string) error {
+	s := c.gossip()
+	if c.handedOff.Load() || s == nil {
+		return fmt.Errorf("%w: it stays out until Rejoin", ErrLeft)
+	}
+	return c.join(ctx, s, extra)
+}
+
+func (c *Cluster) join(ctx context.Context, s *session, extra []string) error {
 	deadline := time.Now().Add(c.cfg.JoinTimeout)
 	for {
-		seeds := c.seeds(ctx, extra)
+		seeds := c.seeds(ctx, s, extra)
 		if len(seeds) == 0 {
 			c.log.Info("no seeds: starting alone")
 			c.ready.Store(true)
 			return nil
 		}
-		n, err := c.ml.Join(seeds)
+		n, err := s.ml.Join(seeds)
 		if n > 0 {
 			c.log.Info("joined cluster", "seeds", seeds, "contacted", n)
-			return c.catchUpRetrying(ctx)
+			return c.catchUpRetrying(ctx, s)
 		}
 		if time.Now().After(deadline) {
 			c.log.Warn("no seed answered: starting alone", "seeds", seeds, "error", err)
@@ -163,6 +291,8 @@ func (c *Cluster) Join(ctx context.Context, extra ...string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.ctx.Done():
+			return s.ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
@@ -174,7 +304,11 @@ func (c *Cluster) SetAPIAddr(addr string) error {
 	c.mu.Lock()
 	c.cfg.APIAddr = addr
 	c.mu.Unlock()
-	if err := c.ml.UpdateNode(time.Second); err != nil {
+	s := c.gossip()
+	if s == nil || c.handedOff.Load() {
+		return nil // nothing to announce: the node is out of the cluster
+	}
+	if err := s.ml.UpdateNode(time.Second); err != nil {
 		return fmt.Errorf("announce API address: %w", err)
 	}
 	return nil
@@ -186,7 +320,8 @@ func (c *Cluster) apiAddr() string {
 	return c.cfg.APIAddr
 }
 
-// Ready reports whether the node has caught up after joining.
+// Ready reports whether the node has caught up after joining and has not
+// left since.
 func (c *Cluster) Ready() bool { return c.ready.Load() }
 
 // BeginWrite admits a local write, or refuses it with ErrLeaving. A nil
@@ -209,16 +344,28 @@ func (c *Cluster) EndWrite() {
 // Close leaves gossip without hand-off (the node is restarting, not
 // leaving) and stops every loop.
 func (c *Cluster) Close() error {
-	c.cancel()
-	err := c.ml.Shutdown()
-	c.mu.Lock()
-	for _, p := range c.peers {
-		p.stop()
+	var err error
+	c.sessMu.Lock()
+	c.closed = true
+	if s := c.gossip(); s != nil {
+		s.end()
+		err = s.ml.Shutdown()
 	}
-	c.mu.Unlock()
+	c.sessMu.Unlock()
+	c.dropPeers()
 	c.wg.Wait()
 	c.metrics.unregister()
 	return err
+}
+
+// dropPeers stops every peer's sender and forgets the live peers.
+func (c *Cluster) dropPeers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, p := range c.peers {
+		p.stop()
+		delete(c.peers, name)
+	}
 }
 
 func (c *Cluster) wakeSenders() {
@@ -242,35 +389,35 @@ func (c *Cluster) alivePeers() []*peer {
 	return out
 }
 
-// every runs fn each interval until the cluster stops.
-func (c *Cluster) every(interval time.Duration, fn func()) {
+// every runs fn each interval until ctx ends.
+func (c *Cluster) every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
 	defer c.wg.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			fn()
+			fn(ctx)
 		}
 	}
 }
 
 // antiEntropyRound pulls what a random live peer has and this node lacks.
-func (c *Cluster) antiEntropyRound() {
+func (c *Cluster) antiEntropyRound(ctx context.Context) {
 	peers := c.alivePeers()
 	if len(peers) == 0 {
 		return
 	}
 	p := peers[rand.IntN(len(peers))]
-	if err := c.pullFrom(c.ctx, p); err != nil && c.ctx.Err() == nil {
+	if err := c.pullFrom(ctx, p); err != nil && ctx.Err() == nil {
 		c.log.Debug("anti-entropy round failed", "peer", p.name, "error", err)
 	}
 }
 
 // catchUpRetrying catches up until it succeeds, then reports ready.
-func (c *Cluster) catchUpRetrying(ctx context.Context) error {
+func (c *Cluster) catchUpRetrying(ctx context.Context, s *session) error {
 	backoff := 100 * time.Millisecond
 	for {
 		err := c.catchUp(ctx)
@@ -284,8 +431,8 @@ func (c *Cluster) catchUpRetrying(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-c.ctx.Done():
-			return c.ctx.Err()
+		case <-s.ctx.Done():
+			return s.ctx.Err()
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -369,8 +516,8 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 // pruneRound prunes the log and compacts the file when worth it.
-func (c *Cluster) pruneRound() {
-	if _, err := c.Prune(c.ctx); err != nil && c.ctx.Err() == nil {
+func (c *Cluster) pruneRound(ctx context.Context) {
+	if _, err := c.Prune(ctx); err != nil && ctx.Err() == nil {
 		c.log.Warn("prune failed", "error", err)
 	}
 	c.maybeCompact()

@@ -35,11 +35,56 @@
 // Members reports each member as this node sees it: alive; suspect, from
 // when this node's gossip probe of it failed until it answers one again
 // (memberlist reports its suspicion only in its log, which the cluster
-// reads); left, when it handed its data off before going; or dead.
+// reads); left, once its metadata says it handed its data off (whether
+// gossip still lists it or not); or dead.
 //
 // Leave refuses new writes, pushes every operation this node holds (from any
 // origin) to every other live member until their version vectors prove they
-// hold it, then leaves gossip.
+// hold it, records that it left in its data file, then leaves gossip.
+//
+// Left is durable. Once the hand-off is proven the node writes a mark into
+// its data file's meta bucket (store.MarkLeft: the handed-off version
+// vector and the peers that proved they hold it) in an fsynced commit, and
+// only then announces the leave: first its metadata's Left flag, then
+// memberlist's leave. The order is the point: the operator deletes a pod
+// (and perhaps its volume) once the node, or a peer, says it left, so a
+// node that said so must never come back as a member taking writes that
+// would be lost with it. A crash after the mark and before the
+// announcement leaves a node its peers see as dead, which is safe (they
+// hold everything it has); a crash before the mark leaves a member that
+// never said it left, and the leave is simply retried. If the mark cannot
+// be written, the leave fails and the node goes on as a member.
+//
+// A node that starts with the mark set (a pod restarted before it was
+// deleted) stays out of the cluster: it starts no memberlist at all (only
+// a repeated Leave starts one, to announce the leave again), so it neither
+// joins its seeds nor answers gossip, and Join refuses with ErrLeft. It
+// refuses writes (ErrLeaving), is not ready, still serves reads and its
+// data channel, lists itself as left, and logs at start that it left and
+// how to rejoin. Not running memberlist is simpler and safer than running
+// one that must never speak: a memberlist that has left can never rejoin,
+// and one that has not would be taken for alive by any member it reached.
+//
+// A repeated Leave answers the recorded result and announces the leave
+// again, for members that missed the first announcement (they see the
+// node as dead, which holds their log pruning back for DeadGrace, and
+// memberlist never turns a dead member into a left one by itself). Since a
+// memberlist that has left cannot speak again, this starts a new one on
+// the same address, without replication, its metadata saying Left: it
+// joins the seeds and the members the node knew, refutes what they last
+// heard of it (which raises its incarnation above theirs), and leaves
+// again. Members treat a member whose metadata says Left as left from its
+// first message on, never as alive, so the repeat never makes the node a
+// member to push to, count for pruning or take writes.
+//
+// Rejoin is the only way back: it clears the mark (durably, before
+// anything else: a crash right after gives a node that joins at its next
+// start, as asked), starts a new memberlist and the replication loops, and
+// joins through the configured seeds like a fresh start: not ready and
+// refusing writes until it caught up. It keeps the process's origin: a
+// node refuses writes from the moment its hand-off starts, so every dot of
+// that origin is held by the members it handed off to, and new writes
+// continue its counter. On a member, Rejoin does nothing.
 //
 // Pruning drops the log entries every member that may still need them has
 // applied: the minimum of the version vectors of the live members and of

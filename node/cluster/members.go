@@ -44,15 +44,15 @@ func memberView(p *peer, s memberlist.NodeStateType) Member {
 	return m
 }
 
-// Members lists this node, every live peer, and the peers seen leaving or
-// dying, sorted by name.
+// Members lists this node (left once it handed its data off, even after a
+// restart), every live peer, and the peers seen leaving or dying, sorted by
+// name.
 func (c *Cluster) Members() []Member {
-	self := c.ml.LocalNode()
 	state := "alive"
-	if c.hasLeft() {
+	if c.handedOff.Load() {
 		state = "left"
 	}
-	out := []Member{{Name: self.Name, Addr: self.Address(), API: c.apiAddr(), State: state, NodeID: c.store.NodeID().String()}}
+	out := []Member{{Name: c.cfg.Name, Addr: c.gossipAddr(), API: c.apiAddr(), State: state, NodeID: c.store.NodeID().String()}}
 	c.mu.Lock()
 	for _, p := range c.peers {
 		p.mu.Lock()

@@ -22,18 +22,24 @@ func (d *delegate) GetBroadcasts(_, _ int) [][]byte   { return nil }
 func (d *delegate) LocalState(bool) []byte            { return nil }
 func (d *delegate) MergeRemoteState(_ []byte, _ bool) {}
 
-// events keeps the peer table in step with membership.
-type events Cluster
+// events keeps the peer table in step with one session's membership.
+type events struct {
+	c *Cluster
+	s *session
+}
 
-func (e *events) NotifyJoin(n *memberlist.Node)   { (*Cluster)(e).upsert(n, false) }
-func (e *events) NotifyUpdate(n *memberlist.Node) { (*Cluster)(e).upsert(n, false) }
-func (e *events) NotifyLeave(n *memberlist.Node)  { (*Cluster)(e).upsert(n, true) }
+func (e *events) NotifyJoin(n *memberlist.Node)   { e.c.upsert(e.s, n, false) }
+func (e *events) NotifyUpdate(n *memberlist.Node) { e.c.upsert(e.s, n, false) }
+func (e *events) NotifyLeave(n *memberlist.Node)  { e.c.upsert(e.s, n, true) }
 
-// upsert records a member's new state. memberlist does not say whether a
-// member that went away left or died; a member that handed its data off
-// says so in its metadata before it leaves.
-func (c *Cluster) upsert(n *memberlist.Node, gone bool) {
-	if n.Name == c.cfg.Name {
+// upsert records a member's new state, as session s reports it.
+// memberlist does not say whether a member that went away left or died: a
+// member that handed its data off says so in its metadata (Left) before it
+// leaves gossip, and from then on it counts as left, whether gossip still
+// lists it or not. So a member that announces its leave again (see Leave)
+// turns from dead, or unknown, to left without ever counting as alive.
+func (c *Cluster) upsert(s *session, n *memberlist.Node, gone bool) {
+	if n.Name == c.cfg.Name || s.ended.Load() {
 		return
 	}
 	m, err := decodeMeta(n.Meta)
@@ -43,21 +49,33 @@ func (c *Cluster) upsert(n *memberlist.Node, gone bool) {
 	}
 	state := memberlist.StateAlive
 	switch {
-	case gone && m.Left:
+	case m.Left:
 		state = memberlist.StateLeft
 	case gone:
 		state = memberlist.StateDead
 	}
-	live := !gone
+	live := state == memberlist.StateAlive
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.peers[n.Name]
-	switch {
-	case p == nil && live:
-		c.peers[n.Name] = c.newPeer(n, m)
-		c.log.Info("member joined", "peer", n.Name, "addr", n.Address(), "node_id", m.ID)
-		return
-	case p == nil:
+	if p == nil {
+		switch {
+		case live && (s.ctx.Err() != nil || c.handedOff.Load()):
+			// This node left (or is announcing that again): it takes on
+			// no peers to replicate with.
+		case live:
+			c.peers[n.Name] = c.newPeer(s.ctx, n, m)
+			delete(c.gone, n.Name)
+			c.log.Info("member joined", "peer", n.Name, "addr", n.Address(), "node_id", m.ID)
+		case state == memberlist.StateLeft:
+			if g, ok := c.gone[n.Name]; !ok || g.State != stateName(state) {
+				c.gone[n.Name] = goneMember{
+					Member: Member{Name: n.Name, Addr: n.Address(), API: m.API, State: stateName(state), NodeID: m.ID.String(), Lag: -1},
+					vv:     g.vv, since: time.Now(),
+				}
+				c.log.Info("member left", "peer", n.Name, "was", g.State)
+			}
+		}
 		return
 	}
 	p.mu.Lock()

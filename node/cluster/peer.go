@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 type peer struct {
 	name string
 	c    *Cluster
+	ctx  context.Context // its session's: the sender stops when it ends
 
 	mu     sync.Mutex
 	id     crdt.NodeID
@@ -29,8 +31,8 @@ type peer struct {
 	once   sync.Once
 }
 
-func (c *Cluster) newPeer(n *memberlist.Node, m meta) *peer {
-	p := &peer{name: n.Name, c: c, id: m.ID, origin: m.Origin, api: m.API, addr: n.Address(), state: memberlist.StateAlive,
+func (c *Cluster) newPeer(ctx context.Context, n *memberlist.Node, m meta) *peer {
+	p := &peer{name: n.Name, c: c, ctx: ctx, id: m.ID, origin: m.Origin, api: m.API, addr: n.Address(), state: memberlist.StateAlive,
 		wakeCh: make(chan struct{}, 1), done: make(chan struct{})}
 	c.wg.Add(1)
 	go p.sendLoop()
@@ -88,7 +90,7 @@ func (p *peer) sendLoop() {
 		select {
 		case <-p.done:
 			return
-		case <-p.c.ctx.Done():
+		case <-p.ctx.Done():
 			return
 		case <-p.wakeCh:
 		case <-t.C:
@@ -113,7 +115,7 @@ func (p *peer) sendLoop() {
 // operations of this data file's origins (this process's and those of its
 // earlier starts), or every origin's while leaving.
 func (p *peer) push() error {
-	ctx := p.c.ctx
+	ctx := p.ctx
 	api := p.apiAddr()
 	vv, err := p.c.cfg.Transport.VersionVector(ctx, api)
 	if err != nil {

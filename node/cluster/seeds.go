@@ -23,10 +23,10 @@ func DNSResolver(server string) *net.Resolver {
 // seeds returns the gossip addresses to try: cfg.Seeds and extra with their
 // host names resolved, and the A/AAAA records of cfg.SeedDNS on port
 // BindPort; without this node's own address and without duplicates.
-func (c *Cluster) seeds(ctx context.Context, extra []string) []string {
+func (c *Cluster) seeds(ctx context.Context, s *session, extra []string) []string {
 	var all []string
-	for _, s := range append(append([]string{}, c.cfg.Seeds...), extra...) {
-		all = append(all, c.resolveSeed(ctx, s)...)
+	for _, seed := range append(append([]string{}, c.cfg.Seeds...), extra...) {
+		all = append(all, c.resolveSeed(ctx, seed)...)
 	}
 	if c.cfg.SeedDNS != "" {
 		addrs, err := c.cfg.Resolver.LookupHost(ctx, c.cfg.SeedDNS)
@@ -37,12 +37,12 @@ func (c *Cluster) seeds(ctx context.Context, extra []string) []string {
 			all = append(all, net.JoinHostPort(a, strconv.Itoa(c.cfg.BindPort)))
 		}
 	}
-	seen := map[string]bool{"": true, c.ml.LocalNode().Address(): true}
+	seen := map[string]bool{"": true, s.ml.LocalNode().Address(): true}
 	var out []string
-	for _, s := range all {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
+	for _, a := range all {
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
 		}
 	}
 	return out
@@ -70,29 +70,29 @@ func (c *Cluster) resolveSeed(ctx context.Context, seed string) []string {
 }
 
 // reseedRound resolves the seeds again and joins those that are not alive
-// or suspect members. This heals split starts: pods started together each
-// found only itself in DNS and started alone; once DNS lists them all, each
-// joins the others and their data converges by the usual push and
-// anti-entropy. It waits for Join (which makes the first contact) and stops
-// once the node handed its data off.
-func (c *Cluster) reseedRound() {
+// or suspect members of session s. This heals split starts: pods started
+// together each found only itself in DNS and started alone; once DNS lists
+// them all, each joins the others and their data converges by the usual
+// push and anti-entropy. It waits for Join (which makes the first contact)
+// and stops once the node handed its data off.
+func (c *Cluster) reseedRound(s *session) {
 	if !c.ready.Load() || c.handedOff.Load() {
 		return
 	}
 	members := map[string]bool{}
-	for _, m := range c.ml.Members() {
+	for _, m := range s.ml.Members() {
 		members[m.Address()] = true
 	}
 	var missing []string
-	for _, s := range c.seeds(c.ctx, nil) {
-		if !members[s] {
-			missing = append(missing, s)
+	for _, a := range c.seeds(s.ctx, s, nil) {
+		if !members[a] {
+			missing = append(missing, a)
 		}
 	}
-	if len(missing) == 0 || c.ctx.Err() != nil {
+	if len(missing) == 0 || s.ctx.Err() != nil {
 		return
 	}
-	n, err := c.ml.Join(missing)
+	n, err := s.ml.Join(missing)
 	if n > 0 {
 		c.log.Info("re-seeding joined seeds that were not members", "seeds", missing, "contacted", n)
 		return

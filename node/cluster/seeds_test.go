@@ -95,7 +95,7 @@ func TestSeedHostNamesUseResolver(t *testing.T) {
 	a := net.startNodeWith("yzma-0", 44, filepath.Join(dir, "0.db"), byName, func(c *Config) { c.JoinTimeout = time.Second })
 	b := net.startNodeWith("yzma-1", 45, filepath.Join(dir, "1.db"), byName)
 	waitFor(t, 10*time.Second, "both members see each other", func() bool { return allSeeEachOther(a, b) })
-	if got := b.c.seeds(t.Context(), nil); len(got) != 1 || got[0] != a.gossip() {
+	if got := b.c.seeds(t.Context(), b.c.gossip(), nil); len(got) != 1 || got[0] != a.gossip() {
 		t.Fatalf("seeds of yzma-1 = %v, want only %s (itself and the missing yzma-2 dropped)", got, a.gossip())
 	}
 }

@@ -13,7 +13,8 @@
 //	GET    /readyz                 200 when the node is ready, else 503
 //	GET    /metrics                Prometheus metrics (when a Gatherer is given)
 //	POST   /cluster/join           {"Peers":["host:port",…]}: join those gossip addresses
-//	POST   /cluster/leave          hand the data off and leave
+//	POST   /cluster/join           no body, {} or no Peers: rejoin after a leave (no-op on a member)
+//	POST   /cluster/leave          hand the data off and leave; again: the same result, re-announced
 //	GET    /cluster/digest         {"Digest":"<hex>","Keys":n}: a hash of the whole key state
 //
 // Keys are arbitrary bytes (1 to store.MaxKeyLen), percent-encoded in the
@@ -47,6 +48,19 @@
 // writes, or the store's queue) a write is answered 503 at once, with
 // Retry-After, and so is a write while the node catches up after joining.
 // Reads, /healthz, /readyz and /metrics never wait for writes.
+//
+// Leaving. POST /cluster/leave answers 200 with what was handed off once
+// every other member proved it holds it and the node recorded in its data
+// file that it left (503 when the hand-off could not be proven in time,
+// 409 with no other member; the node then stays a member). From then on,
+// also across restarts, the node stays out of the cluster: writes are
+// answered 503, /readyz 503 ("node has left the cluster"), reads are
+// served, GET /cluster/members lists it as left, and a join with peers is
+// answered 409. A repeated leave answers 200 with the same result and
+// announces the leave to the members again. POST /cluster/join without
+// peers (no body, {} or "Peers":[]) makes it rejoin through its configured
+// seeds: it answers the members once the node caught up and is ready, and
+// on a node that has not left it changes nothing.
 //
 // Request bodies are capped (Options.MaxBodyBytes, 413 beyond). With
 // Options.AuthToken set, every endpoint except /healthz and /readyz needs

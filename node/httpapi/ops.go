@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/yzma/yzma/node/api"
 	"github.com/yzma/yzma/node/cluster"
 	"github.com/yzma/yzma/node/crdt"
+	"github.com/yzma/yzma/node/store"
 )
 
 func (s *server) healthz(c echo.Context) error {
@@ -36,19 +38,31 @@ func clusterError(err error) error {
 		return httpError(http.StatusNotImplemented, "%v", err)
 	case errors.Is(err, cluster.ErrNoPeers):
 		return httpError(http.StatusConflict, "%v", err)
+	case errors.Is(err, node.ErrLeft):
+		return httpError(http.StatusConflict, "%v: POST /cluster/join without peers to rejoin", node.ErrLeft)
 	case errors.Is(err, cluster.ErrHandOff):
 		return httpError(http.StatusServiceUnavailable, "%v", err)
+	case errors.Is(err, cluster.ErrClosed), errors.Is(err, store.ErrClosed):
+		return &echo.HTTPError{Code: http.StatusServiceUnavailable, Message: "node is shutting down", Internal: err}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &echo.HTTPError{Code: http.StatusServiceUnavailable, Message: "request cancelled", Internal: err}
 	}
 	return httpError(http.StatusInternalServerError, "%v", err)
 }
 
+// join joins the given peers or, without any (no body, {} or no Peers),
+// makes a node that left rejoin through its configured seeds (a no-op on a
+// member). Either answers the members once the node caught up.
 func (s *server) join(c echo.Context) error {
 	var req api.JoinRequest
-	if err := s.decodeJSON(c, &req, false); err != nil {
+	if err := s.decodeJSON(c, &req, true); err != nil {
 		return err
 	}
 	if len(req.Peers) == 0 {
-		return httpError(http.StatusBadRequest, "Peers: give at least one host:port")
+		if err := s.node.Rejoin(c.Request().Context()); err != nil {
+			return clusterError(err)
+		}
+		return s.members(c)
 	}
 	for i, p := range req.Peers {
 		if err := checkPeer(p); err != nil {

@@ -79,14 +79,21 @@ type memberNode struct {
 	node   *node.Node
 	url    string
 	gossip string
+	stop   func() // stops serving and closes the node; also run at cleanup
 }
 
 // startMember opens member name joining seeds (not yet: call Join) with tr
 // as its data channel (nil: plain HTTP).
 func startMember(t *testing.T, name string, tr cluster.Transport, seeds ...string) *memberNode {
 	t.Helper()
+	return startMemberAt(t, name, filepath.Join(t.TempDir(), name+".db"), tr, seeds...)
+}
+
+// startMemberAt is startMember with its data in dbPath.
+func startMemberAt(t *testing.T, name, dbPath string, tr cluster.Transport, seeds ...string) *memberNode {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	n, err := node.Open(node.Options{DBPath: filepath.Join(t.TempDir(), name+".db"), Registerer: reg, Cluster: &cluster.Config{
+	n, err := node.Open(node.Options{DBPath: dbPath, Registerer: reg, Cluster: &cluster.Config{
 		Name: name, BindAddr: "127.0.0.1", Seeds: seeds, Transport: tr,
 		Memberlist:  memberlist.DefaultLocalConfig,
 		JoinTimeout: 5 * time.Second,
@@ -94,27 +101,35 @@ func startMember(t *testing.T, name string, tr cluster.Transport, seeds ...strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = n.Close() })
 	h, err := httpapi.New(n, httpapi.Options{Registerer: reg, Gatherer: reg})
 	if err != nil {
+		_ = n.Close()
 		t.Fatal(err)
 	}
 	srv, err := httpapi.Listen("127.0.0.1:0", h, httpapi.ServeOptions{})
 	if err != nil {
+		_ = n.Close()
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
-	t.Cleanup(func() {
-		_ = srv.Shutdown(context.Background())
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = srv.Shutdown(context.Background())
+			if err := <-served; err != nil {
+				t.Error(err)
+			}
+			if err := n.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	if err := n.SetAPIAddr(srv.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
-	m := &memberNode{node: n, url: srv.URL()}
+	m := &memberNode{node: n, url: srv.URL(), stop: stop}
 	ms, err := n.Members()
 	if err != nil {
 		t.Fatal(err)

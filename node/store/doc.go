@@ -9,8 +9,10 @@
 //     version was since replaced is shipped as superseded.
 //   - "meta": this file's random ID, the origins it has minted under, its
 //     version vector (what it has applied, contiguous per origin), the last
-//     hybrid-clock reading, the live key count, the log's size and, per
-//     origin, the counter up to which the log was pruned.
+//     hybrid-clock reading, the live key count, the log's size, per
+//     origin, the counter up to which the log was pruned and, once the node
+//     has handed its data off and left its cluster, the LeftMark (MarkLeft,
+//     ClearLeft: see package cluster).
 //
 // Origins. A dot must never be minted twice with different contents, or
 // replicas that hold the first silently drop the second. A counter kept in

@@ -126,7 +126,8 @@ type Store struct {
 	mu      sync.RWMutex
 	vv      crdt.VersionVector // committed; replaced, never mutated
 	nkeys   int64
-	logSize int64 // bytes of the log's entries (keys and values)
+	logSize int64     // bytes of the log's entries (keys and values)
+	left    *LeftMark // nil: the node has not left its cluster
 }
 
 // Open opens (creating if needed) the data file at path. A new file gets a
@@ -170,6 +171,12 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		if raw := m.Get(metaKeys); raw != nil {
 			s.nkeys = int64(binary.BigEndian.Uint64(raw))
+		}
+		if m.Get(metaLeft) != nil {
+			s.left = &LeftMark{}
+			if err := getCBOR(m, metaLeft, s.left); err != nil {
+				return err
+			}
 		}
 		if raw := m.Get(metaLogBytes); raw != nil {
 			s.logSize = int64(binary.BigEndian.Uint64(raw))
