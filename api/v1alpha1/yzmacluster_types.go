@@ -212,6 +212,19 @@ type Volume struct {
 // status.image stays.
 const AnnotationFollowOperatorImage = "yzma.io/follow-operator-image"
 
+// AnnotationForceRemove names a pod (for example "yzma-sample-4") that the
+// scale-down in progress removes without the hand-off it cannot make (a
+// crash-looping node, a lost volume). Writes acknowledged only by that
+// node may be lost: the operator records a Warning event and the
+// ForceRemoved condition. It applies only to the pod the scale-down is
+// removing; remove the annotation afterwards.
+const AnnotationForceRemove = "yzma.io/force-remove"
+
+// AnnotationPause set to "true" stops the operator from changing anything
+// for this cluster (children, scale-down steps) until it is removed; the
+// status shows Paused. A leave call already in flight finishes.
+const AnnotationPause = "yzma.io/pause"
+
 // Condition types of a YzmaCluster.
 const (
 	// ConditionAvailable is True while at least one node is ready to serve.
@@ -224,6 +237,13 @@ const (
 	// ConditionScalingDown is True while a scale-down proceeds, and False
 	// with a reason when none runs or the current one is blocked.
 	ConditionScalingDown = "ScalingDown"
+	// ConditionForceRemoved is True while the yzma.io/force-remove
+	// annotation stands and the operator removed the pod it names without
+	// a hand-off: writes made only on that node may be lost.
+	ConditionForceRemoved = "ForceRemoved"
+	// ConditionPaused is True while the yzma.io/pause annotation stops
+	// reconciling.
+	ConditionPaused = "Paused"
 )
 
 // ScaleDownPhase is the step a scale-down operation is at.
@@ -262,6 +282,35 @@ type ScaleDown struct {
 	// LastError is the last leave failure, if any.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
+	// HandedOffTo lists the members the leaving node proved hold all its
+	// data. One of them seeing the node dead or absent confirms the leave
+	// even if the leave announcement was lost.
+	// +optional
+	HandedOffTo []string `json:"handedOffTo,omitempty"`
+	// Reason says why the pod is removed without a leave, when it is:
+	// NeverAMember (no member ever saw it alive) or ForceRemoved (the
+	// yzma.io/force-remove annotation).
+	// +optional
+	Reason string `json:"reason,omitempty"`
+}
+
+// Rollout is a rolling update of the node pods in progress. The operator
+// moves the StatefulSet's partition one pod at a time, from the highest
+// ordinal down, once the pod above is on the new revision, ready and a
+// caught-up member (replication lag 0), and holds it while a scale-down
+// runs.
+type Rollout struct {
+	// Revision is the StatefulSet revision the pods move to.
+	Revision string `json:"revision"`
+	// Partition is the StatefulSet's rolling-update partition: pods with
+	// this ordinal or above may be on the new revision.
+	Partition int32 `json:"partition"`
+	// Pod is the pod the rollout waits on.
+	// +optional
+	Pod string `json:"pod,omitempty"`
+	// Message says what the rollout waits for.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // Member is one node as the cluster's membership reports it.
@@ -279,7 +328,7 @@ type Member struct {
 	// Lag is how many operations the reporting node holds that this member
 	// is not known to have; -1 when unknown.
 	// +optional
-	Lag int64 `json:"lag,omitempty"`
+	Lag int64 `json:"lag"`
 }
 
 // YzmaClusterStatus is what the operator observed.
@@ -310,11 +359,14 @@ type YzmaClusterStatus struct {
 	// ScaleDown is the scale-down step in progress, if any.
 	// +optional
 	ScaleDown *ScaleDown `json:"scaleDown,omitempty"`
+	// Rollout is the rolling update in progress, if any.
+	// +optional
+	Rollout *Rollout `json:"rollout,omitempty"`
 	// Phase summarises the conditions: Available, Progressing, ScalingDown,
 	// Degraded or Pending.
 	// +optional
 	Phase string `json:"phase,omitempty"`
-	// Conditions: Available, Progressing, Degraded, ScalingDown.
+	// Conditions: Available, Progressing, Degraded, ScalingDown, ForceRemoved, Paused.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -335,6 +387,8 @@ type YzmaClusterStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.aliveMembers`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Leaving",type=string,JSONPath=`.status.scaleDown.pod`,priority=1
+// +kubebuilder:printcolumn:name="Step",type=string,JSONPath=`.status.scaleDown.phase`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type YzmaCluster struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -4,15 +4,25 @@
 // It runs in the cluster (config/manager) or on a laptop against a
 // kubeconfig; outside the cluster it reaches the node pods through the API
 // server's pod proxy.
+//
+// By default it acts on YzmaClusters in every namespace. With
+// WATCH_NAMESPACE (or -watch-namespace) set to a comma-separated list of
+// namespaces it caches and reconciles only those, so that namespaced Roles
+// suffice (config/namespaced); the leader election lease stays where
+// -leader-election-namespace puts it. Either way the cache holds only
+// Yzma's own pods and claims, and no Secret (controller.CacheOptions).
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -36,6 +46,9 @@ func run(args []string) int {
 	nodeImage := fs.String("node-image", envOr("YZMA_NODE_IMAGE", controller.DefaultImage), "node `image` when a YzmaCluster names none (env YZMA_NODE_IMAGE)")
 	clusterDomain := fs.String("cluster-domain", "cluster.local", "the cluster's DNS `domain`")
 	podAccess := fs.String("pod-access", "auto", "how to reach node pods: direct (pod IP, in cluster), proxy (API server pod proxy) or auto")
+	neverMember := fs.Duration("never-member-timeout", controller.DefaultNeverMemberTimeout, "how long a scale-down waits for a pod no member ever saw before removing it without a leave")
+	stuckPod := fs.Duration("stuck-pod-timeout", controller.DefaultStuckPodTimeout, "how long a pod of an outdated revision may stay unready before a rollout restarts it")
+	watchNS := fs.String("watch-namespace", os.Getenv("WATCH_NAMESPACE"), "comma-separated `namespaces` whose YzmaClusters to reconcile; empty: all (env WATCH_NAMESPACE)")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -46,6 +59,11 @@ func run(args []string) int {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	namespaces, err := parseNamespaces(*watchNS)
+	if err != nil {
+		log.Error(err, "invalid -watch-namespace (WATCH_NAMESPACE)")
+		return 2
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -70,6 +88,7 @@ func run(args []string) int {
 	utilruntime.Must(yzmav1.AddToScheme(scheme))
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
+		Cache:                   controller.CacheOptions(namespaces),
 		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
 		HealthProbeBindAddress:  *probeAddr,
 		LeaderElection:          *leaderElect,
@@ -85,6 +104,7 @@ func run(args []string) int {
 	}
 	if _, err := controller.NewReconciler(mgr, controller.Options{
 		Nodes: nodes, DefaultImage: *nodeImage, ClusterDomain: *clusterDomain,
+		NeverMemberTimeout: *neverMember, StuckPodTimeout: *stuckPod,
 	}); err != nil {
 		log.Error(err, "set up the YzmaCluster controller")
 		return 1
@@ -97,13 +117,37 @@ func run(args []string) int {
 		log.Error(err, "ready check")
 		return 1
 	}
-	log.Info("starting manager", "podAccess", access, "nodeImage", *nodeImage, "leaderElection", *leaderElect)
+	watching := "all"
+	if len(namespaces) > 0 {
+		watching = strings.Join(namespaces, ",")
+	}
+	log.Info("starting manager", "podAccess", access, "nodeImage", *nodeImage, "leaderElection", *leaderElect, "namespaces", watching)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "manager stopped")
 		return 1
 	}
 	fmt.Fprintln(os.Stderr, "manager: stopped")
 	return 0
+}
+
+// parseNamespaces parses WATCH_NAMESPACE: namespace names separated by
+// commas, with optional spaces; empty or blank, nil (every namespace).
+// Duplicates are dropped; a name that is not a valid namespace is an error.
+func parseNamespaces(s string) ([]string, error) {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		ns := strings.TrimSpace(f)
+		if ns == "" {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("namespace %q: %s", ns, strings.Join(errs, "; "))
+		}
+		if !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out, nil
 }
 
 // envOr returns the environment variable name, or def when it is unset.

@@ -28,6 +28,7 @@ func startOperator(ctx context.Context, c *localcluster.Cluster, root string, sa
 	utilruntime.Must(yzmav1.AddToScheme(scheme))
 	mgr, err := ctrl.NewManager(c.RESTConfig(), ctrl.Options{
 		Scheme:                 scheme,
+		Cache:                  controller.CacheOptions(nil), // as cmd/manager's: Yzma's pods and claims only
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})

@@ -141,7 +141,7 @@ func TestStatefulSetBuilder(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := settings
 			s.Image = nodeImage(tt.c, nil, settings.Image)
-			tt.check(t, statefulSet(tt.c, tt.replicas, s))
+			tt.check(t, statefulSet(tt.c, tt.replicas, tt.replicas, s))
 		})
 	}
 }
@@ -167,7 +167,7 @@ func TestPlacement(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ps := statefulSet(cluster(func(c *yzmav1.YzmaCluster) { c.Spec.PodTemplate = tt.pt }), 3, settings).Spec.Template.Spec
+			ps := statefulSet(cluster(func(c *yzmav1.YzmaCluster) { c.Spec.PodTemplate = tt.pt }), 3, 3, settings).Spec.Template.Spec
 			if !reflect.DeepEqual(ps.TopologySpreadConstraints, tt.wantSpread) {
 				t.Errorf("spread %+v, want %+v", ps.TopologySpreadConstraints, tt.wantSpread)
 			}
@@ -221,8 +221,8 @@ func TestPodTemplateExtras(t *testing.T) {
 			},
 		}
 	})
-	base := statefulSet(cluster(func(b *yzmav1.YzmaCluster) { b.Spec.APITokenSecret = c.Spec.APITokenSecret }), 3, settings).Spec.Template.Spec
-	ps := statefulSet(c, 3, settings).Spec.Template.Spec
+	base := statefulSet(cluster(func(b *yzmav1.YzmaCluster) { b.Spec.APITokenSecret = c.Spec.APITokenSecret }), 3, 3, settings).Spec.Template.Spec
+	ps := statefulSet(c, 3, 3, settings).Spec.Template.Spec
 	ctr, baseCtr := ps.Containers[0], base.Containers[0]
 
 	if !reflect.DeepEqual(ps.ImagePullSecrets, []corev1.LocalObjectReference{{Name: "regcred"}}) || ps.PriorityClassName != "high" || ps.ServiceAccountName != "yzma-node" {

@@ -40,6 +40,15 @@ const (
 	reasonLeaveConfirmed  = "LeaveConfirmed"
 	reasonScaleDownStep   = "ScaleDownStepDone"
 	reasonScaleDownRevert = "ScaleDownReverted"
+	reasonNeverAMember    = "NeverAMember"
+	reasonForceRemoved    = "ForceRemoved"
+	reasonRejoin          = "Rejoin"
+)
+
+// Reasons of the Paused condition and of rollout events.
+const (
+	reasonPaused   = "Paused"
+	reasonStuckPod = "StuckPodRestarted"
 )
 
 // Reasons of volume events.

@@ -10,8 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-
-	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 )
 
 // ErrSecret means a Secret the spec references is missing or lacks the key.
@@ -64,14 +62,4 @@ func (r *Reconciler) secretValue(ctx context.Context, ns string, ref *corev1.Sec
 		return "", fmt.Errorf("%w: secret %s/%s has no key %q", ErrSecret, ns, ref.Name, ref.Key)
 	}
 	return string(v), nil
-}
-
-// referencesSecret reports whether c uses the Secret named name.
-func referencesSecret(c *yzmav1.YzmaCluster, name string) bool {
-	for _, ref := range []*corev1.SecretKeySelector{c.Spec.GossipKeySecret, c.Spec.APITokenSecret} {
-		if ref != nil && ref.Name == name {
-			return true
-		}
-	}
-	return false
 }

@@ -23,6 +23,9 @@ type NodeClient interface {
 	Leave(ctx context.Context, t Target) (api.LeaveResult, error)
 	// Members calls GET /cluster/members.
 	Members(ctx context.Context, t Target) ([]api.Member, error)
+	// Rejoin calls POST /cluster/join without peers: a node that left
+	// rejoins the cluster through its seeds.
+	Rejoin(ctx context.Context, t Target) error
 }
 
 // Target is one node pod.
@@ -110,4 +113,13 @@ func (h *HTTPNodeClient) Members(ctx context.Context, t Target) ([]api.Member, e
 		return nil, err
 	}
 	return c.Members(ctx)
+}
+
+// Rejoin implements NodeClient.
+func (h *HTTPNodeClient) Rejoin(ctx context.Context, t Target) error {
+	c, err := h.client(t)
+	if err != nil {
+		return err
+	}
+	return c.Rejoin(ctx)
 }

@@ -50,7 +50,10 @@ type podSim struct {
 	mu    sync.Mutex
 	procs map[string]*exec.Cmd
 	held  map[string]bool // pods the test keeps missing
-	trail []string        // "create X" / "delete X", in order
+	// pending pods never start (an unschedulable pod, an image that
+	// cannot be pulled); unready ones run but are not ready (a crash loop).
+	pending, unready map[string]bool
+	trail            []string // "create X" / "delete X", in order
 }
 
 func startPodSim(t *testing.T, c *yzmav1.YzmaCluster, real bool) *podSim {
@@ -61,6 +64,7 @@ func startPodSim(t *testing.T, c *yzmav1.YzmaCluster, real bool) *podSim {
 		t: t, c: c, real: real, net: simSubnet.Add(1), dir: t.TempDir(),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		procs: map[string]*exec.Cmd{}, held: map[string]bool{},
+		pending: map[string]bool{}, unready: map[string]bool{},
 	}
 	go s.loop()
 	t.Cleanup(s.close)
@@ -99,6 +103,20 @@ func (s *podSim) hold(name string) {
 func (s *podSim) release(name string) {
 	s.mu.Lock()
 	delete(s.held, name)
+	s.mu.Unlock()
+}
+
+// setPending makes pod name never start, or lets it start again.
+func (s *podSim) setPending(name string, v bool) {
+	s.mu.Lock()
+	s.pending[name] = v
+	s.mu.Unlock()
+}
+
+// setUnready makes pod name run but not be ready, or lets it be ready.
+func (s *podSim) setUnready(name string, v bool) {
+	s.mu.Lock()
+	s.unready[name] = v
 	s.mu.Unlock()
 }
 
@@ -192,7 +210,7 @@ func (s *podSim) createPod(ctx context.Context, sts *appsv1.StatefulSet, o int32
 		return fmt.Errorf("create %s: %w", name, err)
 	}
 	s.trail = append(s.trail, "create "+name)
-	if s.real {
+	if s.real && !s.pending[name] {
 		s.startNode(o)
 	}
 	return s.refresh(ctx, pod, o)
@@ -210,7 +228,10 @@ func (s *podSim) deletePod(ctx context.Context, pod *corev1.Pod) error {
 // refresh writes the pod's status: Running with its IP, Ready when its
 // node answers /readyz (or at once without real nodes).
 func (s *podSim) refresh(ctx context.Context, pod *corev1.Pod, o int32) error {
-	ready := !s.real || s.readyz(o)
+	if s.pending[pod.Name] {
+		return nil // never scheduled: no status at all
+	}
+	ready := (!s.real || s.readyz(o)) && !s.unready[pod.Name]
 	if pod.Status.Phase == corev1.PodRunning && podReady(pod) == ready && pod.Status.PodIP == s.ip(o) {
 		return nil
 	}

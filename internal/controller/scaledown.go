@@ -3,16 +3,15 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 	"github.com/yzma/yzma/node/api"
@@ -45,6 +44,9 @@ func (r *Reconciler) scaleDown(ctx context.Context, p *pass) (int32, error) {
 	if p.sts == nil {
 		return desired, nil
 	}
+	if _, forcing := c.Annotations[yzmav1.AnnotationForceRemove]; !forcing {
+		meta.RemoveStatusCondition(&c.Status.Conditions, yzmav1.ConditionForceRemoved)
+	}
 	op := c.Status.ScaleDown
 	if op == nil {
 		current := ptr.Deref(p.sts.Spec.Replicas, desired)
@@ -61,11 +63,17 @@ func (r *Reconciler) scaleDown(ctx context.Context, p *pass) (int32, error) {
 			"scaling down from %d to %d nodes: pod %s hands its data off and leaves first", current, desired, op.Pod)
 	}
 	if desired > op.Ordinal {
-		return r.revertScaleDown(ctx, p, desired)
+		return r.revertScaleDown(p, desired)
+	}
+	if op.Phase != yzmav1.PhaseShrinking && c.Annotations[yzmav1.AnnotationForceRemove] == op.Pod {
+		r.forceRemove(p)
+		return op.Ordinal, nil
 	}
 	switch op.Phase {
 	case yzmav1.PhaseLeaving:
-		r.stepLeave(p)
+		if r.stepLeave(ctx, p) {
+			return op.Ordinal, nil
+		}
 		return op.Ordinal + 1, nil
 	case yzmav1.PhaseConfirming:
 		if r.stepConfirm(ctx, p) {
@@ -81,25 +89,27 @@ func (r *Reconciler) scaleDown(ctx context.Context, p *pass) (int32, error) {
 }
 
 // stepLeave collects a finished leave call, or starts one when the pod runs
-// and any backoff has passed.
-func (r *Reconciler) stepLeave(p *pass) {
+// and any backoff has passed. It reports true when it found that the pod
+// never became a member and moved on to shrinking without a leave.
+func (r *Reconciler) stepLeave(ctx context.Context, p *pass) bool {
 	c, op := p.c, p.c.Status.ScaleDown
 	key := types.NamespacedName{Namespace: c.Namespace, Name: op.Pod}
 	if call := r.leaves.take(key); call != nil {
 		if !call.done {
 			r.setScalingDown(c, true, reasonLeaving, "pod %s is handing its data off (attempt %d)", op.Pod, op.Attempts)
 			p.wantRequeue(pollInterval)
-			return
+			return false
 		}
 		leaveDuration.Observe(call.duration.Seconds())
 		if call.err == nil {
 			op.LastError = ""
+			op.HandedOffTo = slices.Sorted(maps.Keys(call.result.Peers))
 			r.setPhase(op, yzmav1.PhaseConfirming)
 			r.event(c, corev1.EventTypeNormal, reasonLeaveSucceeded, "Leave",
 				"pod %s handed its data off to %d peers and left the cluster", op.Pod, len(call.result.Peers))
 			r.setScalingDown(c, true, reasonConfirming, "pod %s left; waiting for another member to confirm", op.Pod)
 			p.wantRequeue(time.Millisecond)
-			return
+			return false
 		}
 		leaveFailures.Inc()
 		op.LastError = call.err.Error()
@@ -111,16 +121,19 @@ func (r *Reconciler) stepLeave(p *pass) {
 		if op.LastAttemptAt != nil {
 			if wait := op.LastAttemptAt.Add(leaveBackoff(op.Attempts)).Sub(r.now()); wait > 0 {
 				p.wantRequeue(wait)
-				return
+				return false
 			}
 		}
 	}
 	pod := p.pods[op.Pod]
+	if !podReady(pod) && r.neverAMember(ctx, p) {
+		return true
+	}
 	if !podRunning(pod) {
 		r.setScalingDown(c, false, reasonWaitingForPod,
 			"pod %s is not running; it must run to hand its data off before it is removed", op.Pod)
 		p.wantRequeue(pollInterval)
-		return
+		return false
 	}
 	op.Attempts++
 	now := metav1.NewTime(r.now())
@@ -129,6 +142,65 @@ func (r *Reconciler) stepLeave(p *pass) {
 	r.leaves.start(c, r.Nodes, p.target(op.Pod))
 	r.event(c, corev1.EventTypeNormal, reasonLeaveStarted, "Leave", "asking pod %s to leave the cluster (attempt %d)", op.Pod, op.Attempts)
 	r.setScalingDown(c, true, reasonLeaving, "pod %s is handing its data off (attempt %d)", op.Pod, op.Attempts)
+	p.wantRequeue(pollInterval)
+	return false
+}
+
+// neverAMember reports whether the leaving pod, which is not ready, never
+// became a member: the scale-down has waited NeverMemberTimeout for it, no
+// remaining ready member lists it in any state (a node remembers every
+// member it saw, alive or gone), and the recorded membership never listed
+// it. Such a node took no writes (a node refuses writes until it is a
+// caught-up member), so it is removed without a leave, with an event.
+func (r *Reconciler) neverAMember(ctx context.Context, p *pass) bool {
+	c, op := p.c, p.c.Status.ScaleDown
+	if r.now().Sub(op.StartedAt.Time) < r.neverMemberTimeout {
+		return false
+	}
+	if slices.ContainsFunc(c.Status.Members, func(m yzmav1.Member) bool { return m.Name == op.Pod }) {
+		return false
+	}
+	asked := 0
+	for _, name := range readyPods(p, op.Ordinal) {
+		mctx, cancel := context.WithTimeout(ctx, membersTimeout)
+		members, err := r.Nodes.Members(mctx, p.target(name))
+		cancel()
+		if err != nil {
+			continue
+		}
+		asked++
+		if slices.ContainsFunc(members, func(m api.Member) bool { return m.Name == op.Pod }) {
+			return false
+		}
+	}
+	if asked == 0 {
+		return false
+	}
+	op.Reason = reasonNeverAMember
+	r.setPhase(op, yzmav1.PhaseShrinking)
+	scaleDownSteps.WithLabelValues("never_a_member").Inc()
+	r.event(c, corev1.EventTypeNormal, reasonNeverAMember, "ScaleDown",
+		"pod %s never became a member (none of %d members ever saw it) in %s; removing it without a leave",
+		op.Pod, asked, r.neverMemberTimeout)
+	r.setScalingDown(c, true, reasonShrinking, "pod %s never became a member; waiting for it to be removed", op.Pod)
+	p.wantRequeue(pollInterval)
+	return true
+}
+
+// forceRemove removes the leaving pod without a hand-off because the
+// yzma.io/force-remove annotation names it.
+func (r *Reconciler) forceRemove(p *pass) {
+	c, op := p.c, p.c.Status.ScaleDown
+	op.Reason = reasonForceRemoved
+	r.setPhase(op, yzmav1.PhaseShrinking)
+	scaleDownSteps.WithLabelValues("force_removed").Inc()
+	r.event(c, corev1.EventTypeWarning, reasonForceRemoved, "ScaleDown",
+		"removing pod %s without a hand-off as the %s annotation asks: writes acknowledged only by it may be lost",
+		op.Pod, yzmav1.AnnotationForceRemove)
+	setCondition(c, yzmav1.ConditionForceRemoved, true, reasonForceRemoved,
+		"pod %s was removed without handing its data off (annotation %s): writes acknowledged only by that node may be lost; remove the annotation once done",
+		op.Pod, yzmav1.AnnotationForceRemove)
+	r.setScalingDown(c, true, reasonShrinking, "pod %s is force-removed; waiting for it to be removed", op.Pod)
 	p.wantRequeue(pollInterval)
 }
 
@@ -143,7 +215,10 @@ func (r *Reconciler) stepConfirm(ctx context.Context, p *pass) bool {
 		return false
 	}
 	i := slices.IndexFunc(members, func(m api.Member) bool { return m.Name == op.Pod })
-	if i < 0 || members[i].State == "left" {
+	// A member the node proved it handed everything to may have missed the
+	// leave announcement and see the node dead: that confirms too.
+	handedOff := slices.Contains(op.HandedOffTo, name)
+	if i < 0 || members[i].State == "left" || (handedOff && members[i].State == "dead") {
 		r.setPhase(op, yzmav1.PhaseShrinking)
 		r.event(c, corev1.EventTypeNormal, reasonLeaveConfirmed, "ScaleDown",
 			"member %s confirms pod %s left; shrinking the StatefulSet to %d", name, op.Pod, op.Ordinal)
@@ -181,10 +256,10 @@ func (r *Reconciler) stepShrink(p *pass) {
 }
 
 // revertScaleDown ends the step in progress because replicas were raised
-// above the leaving pod's ordinal. A node that may have left is restarted
-// (its pod deleted; the StatefulSet recreates it), so it rejoins with its
-// data instead of staying out of the cluster.
-func (r *Reconciler) revertScaleDown(ctx context.Context, p *pass, desired int32) (int32, error) {
+// above the leaving pod's ordinal. A node that left stays out of the
+// cluster, even across restarts, until it is asked to rejoin: the rejoin
+// step (rejoin.go) does so for every pod the cluster should have.
+func (r *Reconciler) revertScaleDown(p *pass, desired int32) (int32, error) {
 	c, op := p.c, p.c.Status.ScaleDown
 	mayHaveLeft := op.Phase != yzmav1.PhaseLeaving
 	if op.Phase == yzmav1.PhaseLeaving {
@@ -201,15 +276,10 @@ func (r *Reconciler) revertScaleDown(ctx context.Context, p *pass, desired int32
 			mayHaveLeft = op.Attempts > 0 && op.LastError == ""
 		}
 	}
-	if pod := p.pods[op.Pod]; mayHaveLeft && pod != nil && pod.DeletionTimestamp == nil {
-		if err := r.Delete(ctx, pod, &client.Preconditions{UID: &pod.UID}); err != nil && !apierrors.IsNotFound(err) {
-			return op.Ordinal + 1, fmt.Errorf("restart pod %s after reverting its scale-down: %w", op.Pod, err)
-		}
-	}
 	scaleDownSteps.WithLabelValues("reverted").Inc()
 	how := "it never left"
 	if mayHaveLeft {
-		how = "it restarts to rejoin the cluster"
+		how = "it is asked to rejoin the cluster"
 	}
 	r.event(c, corev1.EventTypeNormal, reasonScaleDownRevert, "ScaleDown",
 		"replicas raised to %d while pod %s was leaving (phase %s); it stays a member: %s", desired, op.Pod, op.Phase, how)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,8 +39,8 @@ func setReplicas(t *testing.T, c *yzmav1.YzmaCluster, n int32) {
 
 // stsReplicas reads the StatefulSet's spec.replicas (-1 if missing).
 func stsReplicas(t *testing.T, c *yzmav1.YzmaCluster) int32 {
-	var sts appsv1.StatefulSet
-	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(c), &sts); err != nil {
+	sts := getStatefulSet(t, c)
+	if sts == nil {
 		return -1
 	}
 	return *sts.Spec.Replicas
@@ -301,16 +300,18 @@ func TestScaleUpDuringScaleDownReverts(t *testing.T) {
 	waitFor(t, "the revert", 20*time.Second, func() bool {
 		return getCluster(t, ns, c.Name).Status.ScaleDown == nil && len(eventsWithReason(t, ns, reasonScaleDownRevert)) == 1
 	})
-	// The node had left, so its pod restarts to rejoin; nothing shrank.
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pod trail %v; ready %d; revert events %+v", sim.events(), readyCount(t, c), eventsWithReason(t, ns, reasonScaleDownRevert))
-		}
+	// The node had left: it stays out, not ready, and says so, until the
+	// operator asks it to rejoin; its pod is not restarted.
+	sim.setUnready("revert-3", true)
+	nodes.setStillIn(false)
+	waitFor(t, "revert-3 asked to rejoin", 20*time.Second, func() bool {
+		return slices.Contains(nodes.trail(), "rejoin revert-3") && len(eventsWithReason(t, ns, reasonRejoin)) == 1
 	})
-	waitFor(t, "pod 3 recreated and ready", 20*time.Second, func() bool {
-		// (An unscheduled pod goes at once, without a kubelet's "delete".)
-		return countOf(sim.events(), "create revert-3") == 2 && readyCount(t, c) == 4
-	})
+	sim.setUnready("revert-3", false)
+	waitFor(t, "4 ready pods again", 20*time.Second, func() bool { return readyCount(t, c) == 4 })
+	if n := countOf(sim.events(), "create revert-3"); n != 1 {
+		t.Errorf("revert-3 created %d times, want once (a rejoin, not a restart); trail %v", n, sim.events())
+	}
 	if n := stsReplicas(t, c); n != 4 {
 		t.Errorf("StatefulSet at %d after the revert, want 4", n)
 	}

@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strings"
 	"sync"
 
@@ -17,6 +19,9 @@ type standIn struct {
 	mu        sync.Mutex
 	failLeave error
 	stillIn   bool            // without inner: members list left pods as alive
+	leftAs    string          // without inner: the state left pods are listed in ("" = left)
+	handOffTo []string        // without inner: the peers a leave reports it handed off to
+	extra     []api.Member    // without inner: members listed besides the left pods
 	calls     []string        // "leave <pod>" / "members <pod>"
 	left      map[string]bool // without inner: pods whose leave succeeded
 }
@@ -81,7 +86,22 @@ func (s *standIn) Leave(ctx context.Context, t Target) (_ api.LeaveResult, err e
 		s.left = map[string]bool{}
 	}
 	s.left[t.Pod] = true
-	return api.LeaveResult{}, nil
+	res := api.LeaveResult{Peers: map[string]map[string]uint64{}}
+	for _, peer := range s.handOffTo {
+		res.Peers[peer] = map[string]uint64{}
+	}
+	return res, nil
+}
+
+func (s *standIn) Rejoin(ctx context.Context, t Target) error {
+	s.record("rejoin " + t.Pod)
+	if s.inner != nil {
+		return s.inner.Rejoin(ctx, t)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.left, t.Pod)
+	return nil
 }
 
 func (s *standIn) Members(ctx context.Context, t Target) ([]api.Member, error) {
@@ -91,9 +111,9 @@ func (s *standIn) Members(ctx context.Context, t Target) ([]api.Member, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []api.Member
+	out := slices.Clone(s.extra)
 	for pod := range s.left {
-		state := "left"
+		state := cmp.Or(s.leftAs, "left")
 		if s.stillIn {
 			state = "alive"
 		}

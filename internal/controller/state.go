@@ -19,6 +19,9 @@ type pass struct {
 	// replicas is the StatefulSet's replica count the scale-down step
 	// chose (scaledown.go), applied by statefulset.go.
 	replicas int32
+	// partition is the StatefulSet's rolling-update partition the rollout
+	// step chose (rollout.go), applied by statefulset.go.
+	partition int32
 	// image is the node image the StatefulSet was applied with this pass
 	// (statefulset.go); empty until then. The status records it.
 	image   string

@@ -30,9 +30,16 @@ type podSettings struct {
 	ConfigHash    string // of the referenced Secrets
 }
 
+// leaveGracePeriod is the node pods' termination grace period: longer than
+// the node's leave timeout (60 s, node/cluster), so that a pod deleted
+// while it hands its data off is not killed in the middle of it.
+const leaveGracePeriod = 90
+
 // statefulSet builds the node StatefulSet with the given replica count
-// (the scale-down state machine decides it, not the spec alone).
-func statefulSet(c *yzmav1.YzmaCluster, replicas int32, s podSettings) *appsv1.StatefulSet {
+// (the scale-down state machine decides it, not the spec alone) and
+// rolling-update partition (the rollout step decides it: pods at or above
+// it may move to the current template, those below stay).
+func statefulSet(c *yzmav1.YzmaCluster, replicas, partition int32, s podSettings) *appsv1.StatefulSet {
 	meta := childMeta(c, stsName(c), "nodes")
 	return &appsv1.StatefulSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
@@ -44,7 +51,10 @@ func statefulSet(c *yzmav1.YzmaCluster, replicas int32, s podSettings) *appsv1.S
 			// One pod at a time: a new node finds the ready ones through
 			// the headless Service and catches up before the next starts.
 			PodManagementPolicy: appsv1.OrderedReadyPodManagement,
-			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
+			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{
+				Type:          appsv1.RollingUpdateStatefulSetStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr.To(partition)},
+			},
 			// The StatefulSet controller applies the volume policies, and
 			// only once a pod is gone: a scale-down reaches it only after
 			// the node handed its data off.
@@ -109,7 +119,7 @@ func podTemplate(c *yzmav1.YzmaCluster, s podSettings) corev1.PodTemplateSpec {
 			ImagePullSecrets:          pt.ImagePullSecrets,
 			// The node finishes requests in flight on SIGTERM; a leave
 			// has already happened before a scale-down deletes a pod.
-			TerminationGracePeriodSeconds: ptr.To[int64](30),
+			TerminationGracePeriodSeconds: ptr.To[int64](leaveGracePeriod),
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot:   ptr.To(true),
 				RunAsUser:      ptr.To[int64](nodeUID),
@@ -289,7 +299,7 @@ func nodeImage(c *yzmav1.YzmaCluster, sts *appsv1.StatefulSet, defaultImage stri
 // immutable, so they are kept as they are.
 func (r *Reconciler) reconcileStatefulSet(ctx context.Context, p *pass) error {
 	image := nodeImage(p.c, p.sts, r.DefaultImage)
-	sts := statefulSet(p.c, p.replicas, podSettings{Image: image, ClusterDomain: r.ClusterDomain, ConfigHash: p.secrets.hash()})
+	sts := statefulSet(p.c, p.replicas, p.partition, podSettings{Image: image, ClusterDomain: r.ClusterDomain, ConfigHash: p.secrets.hash()})
 	if p.sts != nil {
 		sts.Spec.VolumeClaimTemplates = p.sts.Spec.VolumeClaimTemplates
 	}

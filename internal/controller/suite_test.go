@@ -166,6 +166,7 @@ func startManagerWith(t *testing.T, opts Options) *manager {
 	t.Helper()
 	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
 		Scheme:                 testScheme,
+		Cache:                  CacheOptions(nil), // the manager's
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Tests run several managers in one process.

@@ -11,16 +11,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -50,6 +51,9 @@ type Reconciler struct {
 
 	leaves *leaves
 	now    func() time.Time
+	// neverMemberTimeout and stuckPodTimeout: see Options.
+	neverMemberTimeout time.Duration
+	stuckPodTimeout    time.Duration
 }
 
 // Options are the reconciler's settings that do not come from the manager.
@@ -62,7 +66,21 @@ type Options struct {
 	DefaultImage string
 	// ClusterDomain is the cluster's DNS domain; empty: cluster.local.
 	ClusterDomain string
+	// NeverMemberTimeout is how long a scale-down waits for a pod that no
+	// member has ever seen before it removes it without a leave; zero:
+	// DefaultNeverMemberTimeout.
+	NeverMemberTimeout time.Duration
+	// StuckPodTimeout is how long a pod of an outdated revision may stay
+	// unready before it is restarted on the current one; zero:
+	// DefaultStuckPodTimeout.
+	StuckPodTimeout time.Duration
 }
+
+// Defaults of Options.
+const (
+	DefaultNeverMemberTimeout = 2 * time.Minute
+	DefaultStuckPodTimeout    = time.Minute
+)
 
 // NewReconciler builds the YzmaCluster reconciler on mgr's client, scheme
 // and API reader, with an event recorder named after the operator, and
@@ -83,6 +101,9 @@ func NewReconciler(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		APIReader:     mgr.GetAPIReader(),
 		leaves:        newLeaves(),
 		now:           time.Now,
+
+		neverMemberTimeout: cmp.Or(opts.NeverMemberTimeout, DefaultNeverMemberTimeout),
+		stuckPodTimeout:    cmp.Or(opts.StuckPodTimeout, DefaultStuckPodTimeout),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err
@@ -97,7 +118,9 @@ func NewReconciler(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=pods/proxy,verbs=get;create
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// Secrets: get only, through the APIReader; they are neither listed nor
+// watched (see SetupWithManager).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -113,6 +136,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !c.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // children go by garbage collection
 	}
+	if paused(&c) {
+		return ctrl.Result{}, r.recordPaused(ctx, &c)
+	}
+	meta.RemoveStatusCondition(&c.Status.Conditions, yzmav1.ConditionPaused)
 	p := &pass{c: &c}
 	err := r.reconcile(ctx, p)
 	if err != nil {
@@ -145,10 +172,12 @@ func (r *Reconciler) steps() []step {
 		r.reconcilePodDisruptionBudget, // poddisruption.go
 		r.observe,                      // observe.go
 		r.reconcileScaleDown,           // scaledown.go
+		r.planRollout,                  // rollout.go
 		r.reconcileStatefulSet,         // statefulset.go
 		r.reconcileVolumes,             // volumes.go
 		r.observe,                      // observe.go again: the status shows what was applied
 		r.refreshMembers,               // members.go
+		r.rejoinLeftNodes,              // rejoin.go
 	}
 }
 
@@ -189,8 +218,16 @@ func (r *Reconciler) event(c *yzmav1.YzmaCluster, typ, reason, action, format st
 }
 
 // SetupWithManager registers the reconciler (NewReconciler calls it): it
-// watches YzmaClusters, their children, their pods, the Secrets they
-// reference, and finished leave calls.
+// watches YzmaClusters, their children, their pods (only Yzma's are
+// cached, see CacheOptions) and finished leave calls.
+//
+// It does not watch Secrets, so that the operator may only get them, and
+// none is cached: every pass reads the referenced ones afresh (config.go),
+// and a changed value changes the configuration hash in the pod template,
+// which rolls the pods. A change is therefore seen within resyncInterval,
+// and so is a Secret created for a cluster whose passes fail for want of
+// it: failed passes are retried with a backoff capped at resyncInterval
+// (controller-runtime's default grows to 16 minutes).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&yzmav1.YzmaCluster{}).
@@ -198,9 +235,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
-		// Metadata only: Secret contents are read on demand, not cached.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToClusters), builder.OnlyMetadata).
 		WatchesRawSource(source.Channel(r.leaves.wake, &handler.EnqueueRequestForObject{})).
+		WithOptions(crcontroller.Options{
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, resyncInterval),
+		}).
 		Complete(r)
 }
 
@@ -211,20 +249,4 @@ func podToCluster(_ context.Context, obj client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: l[labelInstance]}}}
-}
-
-// secretToClusters maps a Secret to the YzmaClusters that reference it.
-func (r *Reconciler) secretToClusters(ctx context.Context, obj client.Object) []reconcile.Request {
-	var list yzmav1.YzmaClusterList
-	if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
-		log.FromContext(ctx).Error(err, "list YzmaClusters for a Secret change")
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if referencesSecret(&list.Items[i], obj.GetName()) {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-	}
-	return out
 }

@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -215,4 +217,85 @@ func keyRange(prefix string, n int) []string {
 // randomPod picks one of n pods of the cluster at random.
 func randomPod(name string, n int) func(int) string {
 	return func(int) string { return fmt.Sprintf("%s-%d", name, rand.IntN(n)) }
+}
+
+// writer writes keys to random ready pods in the background, looking the
+// pods up again as they restart, until stop; each write is retried for up
+// to 30 s. It records the keys whose write was acknowledged.
+type writer struct {
+	stopCh chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	acked  []string
+	failed []error
+}
+
+// startWriter starts a writer of keys prefix-N with 4 workers; it writes at
+// most max keys.
+func (k *kube) startWriter(t *testing.T, ns, prefix string, max int) *writer {
+	w := &writer{stopCh: make(chan struct{})}
+	var next sync.Mutex
+	n := 0
+	var nodes map[string]*nodeclient.Client
+	var looked time.Time
+	current := func() []*nodeclient.Client {
+		next.Lock()
+		defer next.Unlock()
+		if time.Since(looked) > time.Second {
+			nodes, looked = k.nodeAPIs(t, ns), time.Now()
+		}
+		return slices.Collect(maps.Values(nodes))
+	}
+	key := func() (string, bool) {
+		next.Lock()
+		defer next.Unlock()
+		if n >= max {
+			return "", false
+		}
+		n++
+		return fmt.Sprintf("%s-%05d", prefix, n), true
+	}
+	for range 4 {
+		w.wg.Go(func() {
+			for {
+				select {
+				case <-w.stopCh:
+					return
+				default:
+				}
+				k, ok := key()
+				if !ok {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+				err := retry(ctx, func() error {
+					cs := current()
+					if len(cs) == 0 {
+						return fmt.Errorf("no pod")
+					}
+					wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+					defer wcancel()
+					_, err := cs[rand.IntN(len(cs))].Put(wctx, k, []byte(k), "text/plain")
+					return err
+				})
+				cancel()
+				w.mu.Lock()
+				if err == nil {
+					w.acked = append(w.acked, k)
+				} else {
+					w.failed = append(w.failed, fmt.Errorf("put %s: %w", k, err))
+				}
+				w.mu.Unlock()
+			}
+		})
+	}
+	return w
+}
+
+// stop ends the writes and returns the acknowledged keys and the writes
+// that failed for good.
+func (w *writer) stop() ([]string, []error) {
+	close(w.stopCh)
+	w.wg.Wait()
+	return w.acked, w.failed
 }

@@ -15,8 +15,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -186,6 +188,88 @@ func TestJourney(t *testing.T) {
 			}
 			return ctx
 		}).
+		Assess("a rolling restart under continuous writes: one caught-up pod at a time, no acknowledged write lost", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			scale(ctx, t, 3)
+			available(t, 3)
+			w := k.startWriter(t, ns, "e", 20000)
+			time.Sleep(2 * time.Second) // some writes before the restart begins
+			c := k.cluster(t, ns, sample)
+			if c.Spec.PodTemplate.Annotations == nil {
+				c.Spec.PodTemplate.Annotations = map[string]string{}
+			}
+			c.Spec.PodTemplate.Annotations["e2e.yzma.io/restarted-at"] = time.Now().Format(time.RFC3339)
+			if err := k.Update(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			// One pod at a time: never fewer than two ready while it rolls.
+			var sts appsv1.StatefulSet
+			minReady := int32(3)
+			waitFor(t, "every pod restarted on the new revision, ready", 5*time.Minute, func() bool {
+				if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: sample}, &sts); err != nil {
+					return false
+				}
+				cl := k.cluster(t, ns, sample)
+				minReady = min(minReady, cl.Status.ReadyReplicas)
+				return sts.Status.ObservedGeneration == sts.Generation && sts.Status.UpdatedReplicas == 3 &&
+					sts.Status.ReadyReplicas == 3 && sts.Status.CurrentRevision == sts.Status.UpdateRevision && cl.Status.Rollout == nil
+			}, func() string { return fmt.Sprintf("statefulset status %+v", sts.Status) })
+			acked, failed := w.stop()
+			if len(failed) > 0 {
+				t.Errorf("%d writes failed for good during the restart, e.g. %v", len(failed), failed[0])
+			}
+			if minReady < 2 {
+				t.Errorf("%d ready pods at one point of the rolling restart, want at least 2", minReady)
+			}
+			t.Logf("%d writes acknowledged during the rolling restart; fewest ready pods %d", len(acked), minReady)
+			written = append(written, acked...)
+			for _, pod := range []string{sample + "-0", sample + "-1", sample + "-2"} {
+				k.holdsAll(t, ns, pod, written, 2*time.Minute)
+			}
+			return ctx
+		}).
+		Assess("a scale-up whose pod never starts is undone by scaling back: it goes without a leave", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			// Pod 3's claim asks for a storage class nothing provisions:
+			// the pod stays Pending, as an unschedulable pod would.
+			never := "e2e-never"
+			sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: never}, Provisioner: "example.com/none"}
+			if err := k.Create(ctx, sc); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = k.Delete(context.Background(), sc) })
+			pvc := &corev1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data-" + sample + "-3"},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					StorageClassName: &never,
+					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+				},
+			}
+			if err := k.Create(ctx, pvc); err != nil {
+				t.Fatal(err)
+			}
+			scale(ctx, t, 4)
+			var pod corev1.Pod
+			waitFor(t, "pod 3 created and stuck", 2*time.Minute, func() bool {
+				return k.Get(ctx, client.ObjectKey{Namespace: ns, Name: sample + "-3"}, &pod) == nil && pod.Status.Phase == corev1.PodPending
+			})
+			scale(ctx, t, 3)
+			available(t, 3)
+			uid := k.cluster(t, ns, sample).UID
+			var never3 bool
+			waitFor(t, "a NeverAMember event for pod 3", 30*time.Second, func() bool {
+				never3 = slices.ContainsFunc(clusterEvents(t, k, uid), func(e string) bool {
+					return strings.HasPrefix(e, "NeverAMember ") && strings.Contains(e, sample+"-3 ")
+				})
+				return never3
+			})
+			if err := k.Delete(ctx, pvc); err != nil && !apierrors.IsNotFound(err) {
+				t.Errorf("delete the stuck claim: %v", err)
+			}
+			// The later steps start from the two nodes of before.
+			scale(ctx, t, 2)
+			available(t, 2)
+			return ctx
+		}).
 		Assess("deleting the YzmaCluster removes its children; claims follow the delete policy", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			if out, err := plat.kubectl(ctx, "-n", ns, "describe", "yzmacluster", sample); err != nil || !strings.Contains(string(out), "LeaveSucceeded") {
 				t.Errorf("kubectl describe shows no operator events: %v\n%s", err, out)
@@ -320,6 +404,21 @@ func (tr *scaleDownTrail) stop() []string {
 	var out []string
 	for _, rv := range slices.Sorted(maps.Keys(tr.steps)) {
 		out = append(out, tr.steps[rv])
+	}
+	return out
+}
+
+// clusterEvents lists the YzmaCluster's events as "Reason message".
+func clusterEvents(t *testing.T, k *kube, uid types.UID) []string {
+	var list corev1.EventList
+	if err := k.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		if e.InvolvedObject.UID == uid {
+			out = append(out, e.Reason+" "+e.Message)
+		}
 	}
 	return out
 }

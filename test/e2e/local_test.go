@@ -93,7 +93,8 @@ func (p *localPlatform) startOperator(context.Context) error {
 		return err
 	}
 	cmd := exec.Command(p.manager, "--leader-elect", "--leader-election-namespace=default",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--pod-access=direct")
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--pod-access=direct",
+		"--never-member-timeout=20s", "--stuck-pod-timeout=20s")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+p.c.Kubeconfig())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// The manager's permissions as installed: config/rbac/role.yaml (generated
+// from the +kubebuilder:rbac markers by `make manifests`), config/default
+// (every namespace) and config/namespaced (one namespace, Roles only).
+
+const (
+	managerRole        = "yzma-manager-role"
+	managerRoleBinding = "yzma-manager-rolebinding"
+	managerSA          = "yzma-controller-manager"
+	managerNS          = "yzma-system"
+)
+
+// TestGeneratedRoleGetsSecretsOnly: the manager reads Secrets by name and
+// neither lists nor watches them.
+func TestGeneratedRoleGetsSecretsOnly(t *testing.T) {
+	raw, err := os.ReadFile("../../config/rbac/role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decodeAll(t, "config/rbac/role.yaml", raw)
+	if len(objs) != 1 || objs[0].GetKind() != "ClusterRole" {
+		t.Fatalf("config/rbac/role.yaml: want one ClusterRole, got %d objects", len(objs))
+	}
+	var role rbacv1.ClusterRole
+	convert(t, objs[0], &role)
+	if got := secretVerbs(role.Rules); !slices.Equal(got, []string{"get"}) {
+		t.Errorf("config/rbac/role.yaml grants %v on secrets, want [get]", got)
+	}
+}
+
+// TestDefaultInstallWatchesAllNamespaces: config/default binds the
+// generated ClusterRole and sets no WATCH_NAMESPACE.
+func TestDefaultInstallWatchesAllNamespaces(t *testing.T) {
+	objs := kustomize(t, "../../config/default")
+	var role rbacv1.ClusterRole
+	convert(t, find(t, objs, "ClusterRole", "", managerRole), &role)
+	if got := secretVerbs(role.Rules); !slices.Equal(got, []string{"get"}) {
+		t.Errorf("ClusterRole %s grants %v on secrets, want [get]", managerRole, got)
+	}
+	var binding rbacv1.ClusterRoleBinding
+	convert(t, find(t, objs, "ClusterRoleBinding", "", managerRoleBinding), &binding)
+	if binding.RoleRef.Kind != "ClusterRole" || binding.RoleRef.Name != managerRole {
+		t.Errorf("ClusterRoleBinding roleRef %+v", binding.RoleRef)
+	}
+	if v, ok := managerEnv(t, objs, "WATCH_NAMESPACE"); ok {
+		t.Errorf("config/default sets WATCH_NAMESPACE=%q, want it unset (every namespace)", v)
+	}
+}
+
+// TestNamespacedInstall: config/namespaced gives the manager nothing
+// cluster-wide, the generated rules as a Role in the watched namespace,
+// and WATCH_NAMESPACE naming that namespace.
+func TestNamespacedInstall(t *testing.T) {
+	objs := kustomize(t, "../../config/namespaced")
+
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "ClusterRole":
+			var cr rbacv1.ClusterRole
+			convert(t, u, &cr)
+			if got := secretVerbs(cr.Rules); len(got) > 0 {
+				t.Errorf("ClusterRole %s grants %v on secrets", cr.Name, got)
+			}
+			if cr.Name == managerRole {
+				t.Errorf("ClusterRole %s is still there", cr.Name)
+			}
+		case "ClusterRoleBinding":
+			var b rbacv1.ClusterRoleBinding
+			convert(t, u, &b)
+			for _, s := range b.Subjects {
+				if s.Kind == rbacv1.ServiceAccountKind && s.Name == managerSA {
+					t.Errorf("ClusterRoleBinding %s binds the manager's ServiceAccount cluster-wide", b.Name)
+				}
+			}
+		case "ConfigMap":
+			if u.GetName() == "watch-namespace" {
+				t.Error("the local-config ConfigMap watch-namespace is in the output")
+			}
+		}
+	}
+	if len(findAll(objs, "CustomResourceDefinition", "")) != 1 {
+		t.Error("the CRD is missing")
+	}
+
+	roles := findAll(objs, "Role", managerRole)
+	if len(roles) != 1 {
+		t.Fatalf("%d Roles %s, want 1", len(roles), managerRole)
+	}
+	var role rbacv1.Role
+	convert(t, roles[0], &role)
+	watched := role.Namespace
+	if watched == "" || watched == managerNS {
+		t.Fatalf("Role %s in namespace %q, want the watched namespace", managerRole, watched)
+	}
+	if got := secretVerbs(role.Rules); !slices.Equal(got, []string{"get"}) {
+		t.Errorf("Role %s grants %v on secrets, want [get]", managerRole, got)
+	}
+	// The rules are the generated ones, not a copy that could drift.
+	raw, err := os.ReadFile("../../config/rbac/role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var generated rbacv1.ClusterRole
+	convert(t, decodeAll(t, "config/rbac/role.yaml", raw)[0], &generated)
+	if !reflect.DeepEqual(role.Rules, generated.Rules) {
+		t.Errorf("Role rules differ from config/rbac/role.yaml:\n%+v\n%+v", role.Rules, generated.Rules)
+	}
+
+	var binding rbacv1.RoleBinding
+	convert(t, find(t, objs, "RoleBinding", watched, managerRoleBinding), &binding)
+	if binding.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: managerRole}) {
+		t.Errorf("RoleBinding roleRef %+v, want Role %s", binding.RoleRef, managerRole)
+	}
+	if len(binding.Subjects) != 1 || binding.Subjects[0].Kind != rbacv1.ServiceAccountKind ||
+		binding.Subjects[0].Name != managerSA || binding.Subjects[0].Namespace != managerNS {
+		t.Errorf("RoleBinding subjects %+v, want ServiceAccount %s/%s", binding.Subjects, managerNS, managerSA)
+	}
+
+	if v, ok := managerEnv(t, objs, "WATCH_NAMESPACE"); !ok || v != watched {
+		t.Errorf("manager WATCH_NAMESPACE=%q (set %v), want %q", v, ok, watched)
+	}
+	if ns, err := parseNamespaces(watched); err != nil || !slices.Equal(ns, []string{watched}) {
+		t.Errorf("parseNamespaces(%q) = %v, %v", watched, ns, err)
+	}
+	// Leader election stays in the manager's namespace.
+	find(t, objs, "Role", managerNS, "yzma-leader-election-role")
+}
+
+// secretVerbs returns the verbs rules grant on core Secrets, sorted.
+func secretVerbs(rules []rbacv1.PolicyRule) []string {
+	var verbs []string
+	for _, r := range rules {
+		if (slices.Contains(r.APIGroups, "") || slices.Contains(r.APIGroups, "*")) &&
+			(slices.Contains(r.Resources, "secrets") || slices.Contains(r.Resources, "*")) {
+			verbs = append(verbs, r.Verbs...)
+		}
+	}
+	slices.Sort(verbs)
+	return slices.Compact(verbs)
+}
+
+// managerEnv returns the value of the manager container's environment
+// variable name, and whether it is set.
+func managerEnv(t *testing.T, objs []*unstructured.Unstructured, name string) (string, bool) {
+	t.Helper()
+	var d appsv1.Deployment
+	convert(t, find(t, objs, "Deployment", managerNS, "yzma-controller-manager"), &d)
+	i := slices.IndexFunc(d.Spec.Template.Spec.Containers, func(c corev1.Container) bool { return c.Name == "manager" })
+	if i < 0 {
+		t.Fatal("no manager container")
+	}
+	for _, e := range d.Spec.Template.Spec.Containers[i].Env {
+		if e.Name == name {
+			return e.Value, true
+		}
+	}
+	return "", false
+}
+
+// kustomize renders a kustomization with bin/k8s/kubectl, which `make
+// test` provides (hack/k8s-bins.sh), as the envtest suites find their
+// binaries there.
+func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	kubectl, err := filepath.Abs("../../bin/k8s/kubectl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(kubectl); err != nil {
+		t.Fatalf("this test needs kubectl in bin/k8s: run `make test` or hack/k8s-bins.sh kubectl (%v)", err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(kubectl, "kustomize", dir)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
+	}
+	objs := decodeAll(t, dir, stdout.Bytes())
+	if len(objs) == 0 {
+		t.Fatalf("kubectl kustomize %s: no objects", dir)
+	}
+	return objs
+}
+
+// decodeAll decodes a multi-document YAML stream.
+func decodeAll(t *testing.T, what string, raw []byte) []*unstructured.Unstructured {
+	t.Helper()
+	var objs []*unstructured.Unstructured
+	dec := k8syaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		var u unstructured.Unstructured
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objs
+			}
+			t.Fatalf("%s: decode: %v", what, err)
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, &u)
+		}
+	}
+}
+
+// findAll returns the objects of kind named name ("": any name).
+func findAll(objs []*unstructured.Unstructured, kind, name string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, u := range objs {
+		if u.GetKind() == kind && (name == "" || u.GetName() == name) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// find returns the one object of kind in namespace ns named name.
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, ns, name string) *unstructured.Unstructured {
+	t.Helper()
+	for _, u := range findAll(objs, kind, name) {
+		if u.GetNamespace() == ns {
+			return u
+		}
+	}
+	t.Fatalf("no %s %s/%s", kind, ns, name)
+	return nil
+}
+
+// convert turns u into the typed obj.
+func convert(t *testing.T, u *unstructured.Unstructured, obj any) {
+	t.Helper()
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
+		t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
+	}
+}
