@@ -147,17 +147,19 @@ func (r *Reconciler) stepLeave(ctx context.Context, p *pass) bool {
 }
 
 // neverAMember reports whether the leaving pod, which is not ready, never
-// became a member: the scale-down has waited NeverMemberTimeout for it, no
-// remaining ready member lists it in any state (a node remembers every
-// member it saw, alive or gone), and the recorded membership never listed
-// it. Such a node took no writes (a node refuses writes until it is a
-// caught-up member), so it is removed without a leave, with an event.
+// became a member: the scale-down has waited NeverMemberTimeout for it, and
+// neither the recorded membership nor any remaining ready member lists it
+// other than as left (a node remembers every member it saw, alive or gone;
+// "left" is an earlier node of the same name that handed its data off, or
+// this one, whose leave then succeeded). Such a node took no writes (a node
+// refuses writes until it is a caught-up member), so it is removed without
+// a leave, with an event.
 func (r *Reconciler) neverAMember(ctx context.Context, p *pass) bool {
 	c, op := p.c, p.c.Status.ScaleDown
 	if r.now().Sub(op.StartedAt.Time) < r.neverMemberTimeout {
 		return false
 	}
-	if slices.ContainsFunc(c.Status.Members, func(m yzmav1.Member) bool { return m.Name == op.Pod }) {
+	if slices.ContainsFunc(c.Status.Members, func(m yzmav1.Member) bool { return m.Name == op.Pod && m.State != "left" }) {
 		return false
 	}
 	asked := 0
@@ -169,7 +171,7 @@ func (r *Reconciler) neverAMember(ctx context.Context, p *pass) bool {
 			continue
 		}
 		asked++
-		if slices.ContainsFunc(members, func(m api.Member) bool { return m.Name == op.Pod }) {
+		if slices.ContainsFunc(members, func(m api.Member) bool { return m.Name == op.Pod && m.State != "left" }) {
 			return false
 		}
 	}

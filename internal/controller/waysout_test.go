@@ -54,7 +54,9 @@ func holdsFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // on with the real members (3 → 5 → 3 with pod 4 never started).
 func TestNeverStartedPodIsRemovedWithoutLeave(t *testing.T) {
 	ns := newNamespace(t)
-	nodes := &standIn{}
+	// The members remember an earlier never-4 that left (a scale-down
+	// before): that is no sign this one is a member.
+	nodes := &standIn{extra: []api.Member{{Name: "never-4", State: "left"}}}
 	startManagerWith(t, Options{Nodes: nodes, DefaultImage: "yzma:test", NeverMemberTimeout: 2 * time.Second})
 	c := newCluster(t, ns, "never", 3)
 	sim := startPodSim(t, c, false)

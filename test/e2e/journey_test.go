@@ -191,7 +191,11 @@ func TestJourney(t *testing.T) {
 		Assess("a rolling restart under continuous writes: one caught-up pod at a time, no acknowledged write lost", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			scale(ctx, t, 3)
 			available(t, 3)
-			w := k.startWriter(t, ns, "e", 20000)
+			before := map[string]types.UID{}
+			for _, pod := range k.pods(t, ns, podLabels) {
+				before[pod.Name] = pod.UID
+			}
+			w := k.startWriter(t, ns, "e", 50000)
 			time.Sleep(2 * time.Second) // some writes before the restart begins
 			c := k.cluster(t, ns, sample)
 			if c.Spec.PodTemplate.Annotations == nil {
@@ -204,13 +208,24 @@ func TestJourney(t *testing.T) {
 			// One pod at a time: never fewer than two ready while it rolls.
 			var sts appsv1.StatefulSet
 			minReady := int32(3)
+			var waits []string // the rollout's waiting messages, in order
 			waitFor(t, "every pod restarted on the new revision, ready", 5*time.Minute, func() bool {
 				if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: sample}, &sts); err != nil {
 					return false
 				}
 				cl := k.cluster(t, ns, sample)
-				minReady = min(minReady, cl.Status.ReadyReplicas)
-				return sts.Status.ObservedGeneration == sts.Generation && sts.Status.UpdatedReplicas == 3 &&
+				ready := int32(0)
+				for _, pod := range k.pods(t, ns, podLabels) {
+					if podIsReady(&pod) {
+						ready++
+					}
+				}
+				minReady = min(minReady, ready)
+				if ro := cl.Status.Rollout; ro != nil && (len(waits) == 0 || waits[len(waits)-1] != ro.Message) {
+					waits = append(waits, ro.Message)
+				}
+				return sts.Spec.Template.Annotations["e2e.yzma.io/restarted-at"] != "" &&
+					sts.Status.ObservedGeneration == sts.Generation && sts.Status.UpdatedReplicas == 3 &&
 					sts.Status.ReadyReplicas == 3 && sts.Status.CurrentRevision == sts.Status.UpdateRevision && cl.Status.Rollout == nil
 			}, func() string { return fmt.Sprintf("statefulset status %+v", sts.Status) })
 			acked, failed := w.stop()
@@ -220,7 +235,12 @@ func TestJourney(t *testing.T) {
 			if minReady < 2 {
 				t.Errorf("%d ready pods at one point of the rolling restart, want at least 2", minReady)
 			}
-			t.Logf("%d writes acknowledged during the rolling restart; fewest ready pods %d", len(acked), minReady)
+			t.Logf("%d writes acknowledged during the rolling restart; fewest ready pods %d; the rollout waited: %q", len(acked), minReady, waits)
+			for _, pod := range k.pods(t, ns, podLabels) {
+				if before[pod.Name] == pod.UID {
+					t.Errorf("pod %s was not restarted", pod.Name)
+				}
+			}
 			written = append(written, acked...)
 			for _, pod := range []string{sample + "-0", sample + "-1", sample + "-2"} {
 				k.holdsAll(t, ns, pod, written, 2*time.Minute)
@@ -421,4 +441,13 @@ func clusterEvents(t *testing.T, k *kube, uid types.UID) []string {
 		}
 	}
 	return out
+}
+
+func podIsReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue && pod.DeletionTimestamp == nil
+		}
+	}
+	return false
 }
