@@ -19,7 +19,9 @@ import (
 // rolling update. Pods are moved to the new revision one at a time from the
 // highest ordinal down, and the next one only once the one above is on the
 // new revision, ready and a caught-up member (a member other than it
-// reports its replication lag as 0). While a scale-down runs nothing is
+// reports its replication lag as 0). The lag is asked only of the pod at
+// the partition, before the partition moves past it: under writes a lag
+// flickers, and a pod passed once stays passed while it is ready. While a scale-down runs nothing is
 // moved: the partition is the replica count, so the leaving pod is never
 // restarted in the middle of its hand-off.
 //
@@ -42,12 +44,14 @@ func (r *Reconciler) planRollout(ctx context.Context, p *pass) error {
 		}
 		return nil
 	}
+	current := p.replicas
+	if ru := p.sts.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+		current = min(*ru.Partition, p.replicas)
+	}
 	if st.ObservedGeneration < p.sts.Generation || st.UpdateRevision == "" {
 		// The StatefulSet controller has not caught up with the last
 		// change: keep the partition as it is until it has.
-		if ru := p.sts.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
-			p.partition = min(*ru.Partition, p.replicas)
-		}
+		p.partition = current
 		p.wantRequeue(pollInterval)
 		return nil
 	}
@@ -59,6 +63,9 @@ func (r *Reconciler) planRollout(ctx context.Context, p *pass) error {
 		name := podName(c, o)
 		pod := p.pods[name]
 		waiting := waitingFor(pod, st.UpdateRevision)
+		if waiting == "" && o > current {
+			continue // passed already, caught up then: its lag is not asked again
+		}
 		if waiting == "" {
 			lag, ok := r.lagOf(ctx, p, name, views)
 			switch {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"testing"
@@ -41,7 +42,8 @@ func TestPlanRollout(t *testing.T) {
 		pods      []*corev1.Pod
 		lag       int64 // of pod 2, as the other members report it
 		scaleDown bool
-		stale     bool // the StatefulSet controller has not seen the last change
+		stale     bool  // the StatefulSet controller has not seen the last change
+		current   int32 // the StatefulSet's partition before; 0: 3
 		partition int32
 		waitsOn   string // in the status's message; "" for no rollout
 	}{
@@ -50,9 +52,11 @@ func TestPlanRollout(t *testing.T) {
 		{name: "top pod updated but not ready", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true), rolloutPod(2, "new", false)}, partition: 2, waitsOn: "not ready"},
 		{name: "top pod ready but behind", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true), rolloutPod(2, "new", true)}, lag: 7, partition: 2, waitsOn: "7 operations behind"},
 		{name: "top pod caught up: the next one", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true), rolloutPod(2, "new", true)}, partition: 1, waitsOn: name(1)},
+		{name: "a pod passed is not asked its lag again", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "new", false), rolloutPod(2, "new", true)}, lag: 3, current: 1, partition: 1, waitsOn: "pod " + name(1) + ": it is not ready"},
+		{name: "a pod passed that went down holds the rollout", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "new", true), rolloutPod(2, "new", false)}, current: 1, partition: 2, waitsOn: "pod " + name(2) + ": it is not ready"},
 		{name: "top pod missing", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true)}, partition: 2, waitsOn: "does not exist"},
 		{name: "held by a scale-down", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true), rolloutPod(2, "old", true)}, scaleDown: true, partition: 3, waitsOn: "held while"},
-		{name: "the StatefulSet controller lags: partition kept", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true), rolloutPod(2, "old", true)}, stale: true, partition: 1},
+		{name: "the StatefulSet controller lags: partition kept", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true), rolloutPod(2, "old", true)}, stale: true, current: 1, partition: 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			nodes := &standIn{extra: []api.Member{{Name: name(2), State: "alive", Lag: tt.lag}, {Name: name(1), State: "alive"}}}
@@ -61,7 +65,7 @@ func TestPlanRollout(t *testing.T) {
 			if tt.scaleDown {
 				c.Status.ScaleDown = &yzmav1.ScaleDown{Pod: name(3), Ordinal: 3, Phase: yzmav1.PhaseConfirming}
 			}
-			sts := statefulSet(c, 3, 1, podSettings{})
+			sts := statefulSet(c, 3, cmp.Or(tt.current, 3), podSettings{})
 			sts.Generation = 2
 			sts.Status = appsv1.StatefulSetStatus{ObservedGeneration: 2, UpdateRevision: "new", CurrentRevision: "old"}
 			if tt.stale {
