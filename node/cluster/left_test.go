@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,24 +17,6 @@ import (
 	"github.com/yzma/yzma/node/faultnet"
 	"github.com/yzma/yzma/node/store"
 )
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // stateOf is how tn sees member name: alive, suspect, left, dead or absent.
 func stateOf(tn *testNode, name string) string {
@@ -126,7 +107,7 @@ func TestLeftNodeStaysOutAcrossRestartUntilRejoin(t *testing.T) {
 
 	// The process restarts before its pod is deleted.
 	l.stop()
-	var logs syncBuffer
+	var logs logSink
 	l = net.startNodeWith(l.name, 12, l.dbPath, func(c *Config) {
 		c.Seeds = []string{a.gossip()}
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
