@@ -247,6 +247,41 @@ func TestJourney(t *testing.T) {
 			}
 			return ctx
 		}).
+		Assess("a rollout stuck on a bad image recovers once the image is fixed", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			setImage := func(image string) {
+				t.Helper()
+				c := k.cluster(t, ns, sample)
+				c.Spec.Image = image
+				if err := k.Update(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			good := k.cluster(t, ns, sample).Status.Image
+			setImage("yzma:does-not-exist")
+			waitFor(t, "the rollout stuck on pod 2", 2*time.Minute, func() bool {
+				ro := k.cluster(t, ns, sample).Status.Rollout
+				return ro != nil && ro.Pod == sample+"-2" && strings.Contains(ro.Message, "not ready")
+			})
+			if ro := k.cluster(t, ns, sample).Status.Rollout; ro.Partition != 2 {
+				t.Errorf("partition %d while pod 2 is broken, want 2 (pods 0 and 1 untouched)", ro.Partition)
+			}
+			setImage(good)
+			var sts appsv1.StatefulSet
+			waitFor(t, "every pod on the fixed image, ready", 3*time.Minute, func() bool {
+				return k.Get(ctx, client.ObjectKey{Namespace: ns, Name: sample}, &sts) == nil &&
+					sts.Spec.Template.Spec.Containers[0].Image == good &&
+					sts.Status.ObservedGeneration == sts.Generation && sts.Status.ReadyReplicas == 3 &&
+					sts.Status.CurrentRevision == sts.Status.UpdateRevision && k.cluster(t, ns, sample).Status.Rollout == nil
+			}, func() string { return fmt.Sprintf("statefulset status %+v", sts.Status) })
+			// The operator restarts a stuck pod of an outdated revision after
+			// --stuck-pod-timeout; a StatefulSet controller that replaces it
+			// by itself (recent Kubernetes, with maxUnavailable) may be first.
+			uid := k.cluster(t, ns, sample).UID
+			byOperator := slices.ContainsFunc(clusterEvents(t, k, uid), func(e string) bool { return strings.HasPrefix(e, "StuckPodRestarted ") })
+			t.Logf("the stuck pod was replaced by the operator: %v", byOperator)
+			available(t, 3)
+			return ctx
+		}).
 		Assess("a template change during a scale-down waits: the leaving pod is not restarted, the rest roll after", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			leaving := sample + "-2"
 			var pod corev1.Pod
