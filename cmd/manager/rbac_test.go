@@ -1,12 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -16,7 +11,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/yzma/yzma/internal/kubetest"
 )
 
 // The manager's permissions as installed: config/rbac/role.yaml (generated
@@ -37,7 +33,7 @@ func TestGeneratedRoleGetsSecretsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs := decodeAll(t, "config/rbac/role.yaml", raw)
+	objs := kubetest.DecodeAll(t, "config/rbac/role.yaml", raw)
 	if len(objs) != 1 || objs[0].GetKind() != "ClusterRole" {
 		t.Fatalf("config/rbac/role.yaml: want one ClusterRole, got %d objects", len(objs))
 	}
@@ -51,7 +47,7 @@ func TestGeneratedRoleGetsSecretsOnly(t *testing.T) {
 // TestDefaultInstallWatchesAllNamespaces: config/default binds the
 // generated ClusterRole and sets no WATCH_NAMESPACE.
 func TestDefaultInstallWatchesAllNamespaces(t *testing.T) {
-	objs := kustomize(t, "../../config/default")
+	objs := kubetest.Kustomize(t, "../../config/default")
 	var role rbacv1.ClusterRole
 	convert(t, find(t, objs, "ClusterRole", "", managerRole), &role)
 	if got := secretVerbs(role.Rules); !slices.Equal(got, []string{"get"}) {
@@ -71,7 +67,7 @@ func TestDefaultInstallWatchesAllNamespaces(t *testing.T) {
 // cluster-wide, the generated rules as a Role in the watched namespace,
 // and WATCH_NAMESPACE naming that namespace.
 func TestNamespacedInstall(t *testing.T) {
-	objs := kustomize(t, "../../config/namespaced")
+	objs := kubetest.Kustomize(t, "../../config/namespaced")
 
 	for _, u := range objs {
 		switch u.GetKind() {
@@ -98,11 +94,11 @@ func TestNamespacedInstall(t *testing.T) {
 			}
 		}
 	}
-	if len(findAll(objs, "CustomResourceDefinition", "")) != 1 {
+	if len(kubetest.Find(objs, "CustomResourceDefinition", "")) != 1 {
 		t.Error("the CRD is missing")
 	}
 
-	roles := findAll(objs, "Role", managerRole)
+	roles := kubetest.Find(objs, "Role", managerRole)
 	if len(roles) != 1 {
 		t.Fatalf("%d Roles %s, want 1", len(roles), managerRole)
 	}
@@ -121,7 +117,7 @@ func TestNamespacedInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	var generated rbacv1.ClusterRole
-	convert(t, decodeAll(t, "config/rbac/role.yaml", raw)[0], &generated)
+	convert(t, kubetest.DecodeAll(t, "config/rbac/role.yaml", raw)[0], &generated)
 	if !reflect.DeepEqual(role.Rules, generated.Rules) {
 		t.Errorf("Role rules differ from config/rbac/role.yaml:\n%+v\n%+v", role.Rules, generated.Rules)
 	}
@@ -177,65 +173,10 @@ func managerEnv(t *testing.T, objs []*unstructured.Unstructured, name string) (s
 	return "", false
 }
 
-// kustomize renders a kustomization with bin/k8s/kubectl, which `make
-// test` provides (hack/k8s-bins.sh), as the envtest suites find their
-// binaries there.
-func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
-	t.Helper()
-	kubectl, err := filepath.Abs("../../bin/k8s/kubectl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(kubectl); err != nil {
-		t.Fatalf("this test needs kubectl in bin/k8s: run `make test` or hack/k8s-bins.sh kubectl (%v)", err)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(kubectl, "kustomize", dir)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
-	}
-	objs := decodeAll(t, dir, stdout.Bytes())
-	if len(objs) == 0 {
-		t.Fatalf("kubectl kustomize %s: no objects", dir)
-	}
-	return objs
-}
-
-// decodeAll decodes a multi-document YAML stream.
-func decodeAll(t *testing.T, what string, raw []byte) []*unstructured.Unstructured {
-	t.Helper()
-	var objs []*unstructured.Unstructured
-	dec := k8syaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs
-			}
-			t.Fatalf("%s: decode: %v", what, err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, &u)
-		}
-	}
-}
-
-// findAll returns the objects of kind named name ("": any name).
-func findAll(objs []*unstructured.Unstructured, kind, name string) []*unstructured.Unstructured {
-	var out []*unstructured.Unstructured
-	for _, u := range objs {
-		if u.GetKind() == kind && (name == "" || u.GetName() == name) {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
 // find returns the one object of kind in namespace ns named name.
 func find(t *testing.T, objs []*unstructured.Unstructured, kind, ns, name string) *unstructured.Unstructured {
 	t.Helper()
-	for _, u := range findAll(objs, kind, name) {
+	for _, u := range kubetest.Find(objs, kind, name) {
 		if u.GetNamespace() == ns {
 			return u
 		}

@@ -17,15 +17,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+	"github.com/yzma/yzma/internal/kubetest"
 )
 
 func TestCacheOptions(t *testing.T) {
@@ -144,32 +142,21 @@ func TestScopedCache(t *testing.T) {
 	ns, other := newNamespace(t), newNamespace(t)
 	ctx := testCtx(t)
 	rec := &kindRecorder{kinds: map[string]bool{}}
-	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
-		Scheme:                 testScheme,
-		Cache:                  CacheOptions([]string{ns}),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
-		NewCache: func(cfg *rest.Config, o cache.Options) (cache.Cache, error) {
-			c, err := cache.New(cfg, o)
-			rec.Cache = c
-			return rec, err
-		},
-	})
+	opts := kubetest.ManagerOptions(testScheme)
+	opts.Cache = CacheOptions([]string{ns})
+	opts.NewCache = func(cfg *rest.Config, o cache.Options) (cache.Cache, error) {
+		c, err := cache.New(cfg, o)
+		rec.Cache = c
+		return rec, err
+	}
+	mgr, err := ctrl.NewManager(testCfg, opts)
 	if err != nil {
 		t.Fatalf("manager: %v", err)
 	}
 	if _, err := NewReconciler(mgr, Options{Nodes: &standIn{}, DefaultImage: "yzma:test"}); err != nil {
 		t.Fatalf("setup: %v", err)
 	}
-	mctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := mgr.Start(mctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	kubetest.RunManager(t, mgr)
 
 	token := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "token"}, Data: map[string][]byte{"t": []byte("s3cret")}}
 	if err := k8s.Create(ctx, token); err != nil {

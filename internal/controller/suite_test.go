@@ -10,23 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/kubetest"
 	"github.com/yzma/yzma/internal/testwait"
 
-	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 )
@@ -35,8 +28,9 @@ import (
 // hack/k8s-bins.sh), started on first use and shared by the tests of this
 // package; each test works in its own namespace.
 var (
+	testScheme = kubetest.NewScheme()
+	apiServer  = &kubetest.Env{Scheme: testScheme}
 	testCfg    *rest.Config
-	testScheme = runtime.NewScheme()
 	k8s        client.Client
 	nodeBin    string // cmd/node, built once
 )
@@ -46,19 +40,9 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
-	utilruntime.Must(yzmav1.AddToScheme(testScheme))
-	level := zapcore.ErrorLevel // YZMA_TEST_LOG=1 shows the reconciler's logs
-	if os.Getenv("YZMA_TEST_LOG") != "" {
-		level = zapcore.DebugLevel
-	}
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(level)))
+	kubetest.SetupLogger()
 	code := m.Run()
-	if testEnv != nil {
-		if err := testEnv.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		}
-	}
+	apiServer.Stop()
 	if nodeBin != "" {
 		if err := os.RemoveAll(filepath.Dir(nodeBin)); err != nil {
 			fmt.Fprintf(os.Stderr, "remove the node binary: %v\n", err)
@@ -68,9 +52,6 @@ func runSuite(m *testing.M) int {
 }
 
 var (
-	testEnv      *envtest.Environment
-	apiOnce      sync.Once
-	apiErr       error
 	nodeOnce     sync.Once
 	nodeBuildErr error
 )
@@ -79,35 +60,7 @@ var (
 // that need none (the builders') run without it.
 func needAPIServer(t *testing.T) {
 	t.Helper()
-	apiOnce.Do(func() { apiErr = startAPIServer() })
-	if apiErr != nil {
-		t.Fatal(apiErr)
-	}
-}
-
-func startAPIServer() error {
-	assets, err := filepath.Abs("../../bin/k8s")
-	if err != nil {
-		return err
-	}
-	for _, b := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
-			return fmt.Errorf("these tests need the control-plane binaries in bin/k8s: run `make test` or hack/k8s-bins.sh (%w)", err)
-		}
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	if testCfg, err = env.Start(); err != nil {
-		return fmt.Errorf("start envtest: %w", err)
-	}
-	testEnv = env
-	if k8s, err = client.New(testCfg, client.Options{Scheme: testScheme}); err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	return nil
+	testCfg, k8s = apiServer.Need(t)
 }
 
 // needNodeBinary builds cmd/node once, for the tests that run real nodes.
@@ -164,14 +117,9 @@ func startManager(t *testing.T, nodes NodeClient) *manager {
 // startManagerWith is startManager with the reconciler's options.
 func startManagerWith(t *testing.T, opts Options) *manager {
 	t.Helper()
-	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
-		Scheme:                 testScheme,
-		Cache:                  CacheOptions(nil), // the manager's
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// Tests run several managers in one process.
-		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	o := kubetest.ManagerOptions(testScheme)
+	o.Cache = CacheOptions(nil) // the manager's
+	mgr, err := ctrl.NewManager(testCfg, o)
 	if err != nil {
 		t.Fatalf("manager: %v", err)
 	}
@@ -179,17 +127,7 @@ func startManagerWith(t *testing.T, opts Options) *manager {
 	if err != nil {
 		t.Fatalf("setup: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
-	t.Cleanup(stop)
-	return &manager{r: r, stop: stop}
+	return &manager{r: r, stop: kubetest.RunManager(t, mgr)}
 }
 
 // waitFor polls cond until it holds or timeout passes.

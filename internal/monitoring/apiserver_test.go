@@ -1,20 +1,15 @@
 package monitoring
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,21 +17,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 	"github.com/yzma/yzma/internal/controller"
+	"github.com/yzma/yzma/internal/kubetest"
 	"github.com/yzma/yzma/internal/testwait"
 	"github.com/yzma/yzma/node/api"
 )
@@ -45,107 +33,25 @@ import (
 // hack/k8s-bins.sh) with the YzmaCluster CRD and the Prometheus Operator's
 // CRDs, started on first use as in internal/controller's suite.
 var (
+	testScheme = kubetest.NewScheme()
+	apiServer  = &kubetest.Env{Scheme: testScheme, CRDDirs: []string{crdDir}}
 	testCfg    *rest.Config
-	testScheme = runtime.NewScheme()
 	k8s        client.Client
-	testEnv    *envtest.Environment
-	apiOnce    sync.Once
-	apiErr     error
 )
 
 const crdDir = "testdata/prometheus-operator-crds"
 
 func TestMain(m *testing.M) {
-	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
-	utilruntime.Must(yzmav1.AddToScheme(testScheme))
-	level := zapcore.ErrorLevel // YZMA_TEST_LOG=1 shows the reconciler's logs
-	if os.Getenv("YZMA_TEST_LOG") != "" {
-		level = zapcore.DebugLevel
-	}
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(level)))
+	kubetest.SetupLogger()
 	code := m.Run()
-	if testEnv != nil {
-		if err := testEnv.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		}
-	}
+	apiServer.Stop()
 	os.Exit(code)
-}
-
-// assetsDir is bin/k8s, with etcd, kube-apiserver and kubectl.
-func assetsDir() (string, error) {
-	return filepath.Abs(filepath.Join(repoRoot, "bin", "k8s"))
 }
 
 // needAPIServer starts the shared API server on first use.
 func needAPIServer(t *testing.T) {
 	t.Helper()
-	apiOnce.Do(func() { apiErr = startAPIServer() })
-	if apiErr != nil {
-		t.Fatal(apiErr)
-	}
-}
-
-func startAPIServer() error {
-	assets, err := assetsDir()
-	if err != nil {
-		return err
-	}
-	for _, b := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
-			return fmt.Errorf("these tests need the control-plane binaries in bin/k8s: run `make test` or hack/k8s-bins.sh (%w)", err)
-		}
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(repoRoot, "config", "crd", "bases"), crdDir},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	if testCfg, err = env.Start(); err != nil {
-		return fmt.Errorf("start envtest: %w", err)
-	}
-	testEnv = env
-	if k8s, err = client.New(testCfg, client.Options{Scheme: testScheme}); err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	return nil
-}
-
-// kustomize renders a kustomization with bin/k8s/kubectl into objects.
-func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
-	t.Helper()
-	assets, err := assetsDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl := filepath.Join(assets, "kubectl")
-	if _, err := os.Stat(kubectl); err != nil {
-		t.Fatalf("this test needs kubectl in bin/k8s: run `make test` or hack/k8s-bins.sh kubectl (%v)", err)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(kubectl, "kustomize", dir)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
-	}
-	var objs []*unstructured.Unstructured
-	dec := k8syaml.NewYAMLOrJSONDecoder(&stdout, 4096)
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatalf("kubectl kustomize %s: decode: %v", dir, err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, &u)
-		}
-	}
-	if len(objs) == 0 {
-		t.Fatalf("kubectl kustomize %s: no objects", dir)
-	}
-	return objs
+	testCfg, k8s = apiServer.Need(t)
 }
 
 // ensureNamespace creates a namespace unless it exists.
@@ -185,7 +91,7 @@ func TestManifestsAccepted(t *testing.T) {
 }
 
 func manifestsAccepted(t *testing.T, dir string) {
-	objs := kustomize(t, dir)
+	objs := kubetest.Kustomize(t, dir)
 	if dir == promAuthDir {
 		eps, _, _ := unstructured.NestedSlice(find(t, objs, "PodMonitor").Object, "spec", "podMetricsEndpoints")
 		if len(eps) != 1 || eps[0].(map[string]any)["authorization"] == nil {
@@ -303,44 +209,28 @@ func (noNodes) Rejoin(context.Context, controller.Target) error { return errNoNo
 // startReconciler runs the operator's reconciler until the test ends.
 func startReconciler(t *testing.T) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
-		Scheme:                 testScheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	mgr, err := ctrl.NewManager(testCfg, kubetest.ManagerOptions(testScheme))
 	if err != nil {
 		t.Fatalf("manager: %v", err)
 	}
 	if _, err := controller.NewReconciler(mgr, controller.Options{Nodes: noNodes{}, DefaultImage: "yzma:test"}); err != nil {
 		t.Fatalf("reconciler: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	kubetest.RunManager(t, mgr)
 }
 
 // find returns the only object of kind among objs.
 func find(t *testing.T, objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
 	t.Helper()
-	var out *unstructured.Unstructured
-	for _, o := range objs {
-		if o.GetKind() == kind {
-			if out != nil {
-				t.Fatalf("two %s objects", kind)
-			}
-			out = o
-		}
-	}
-	if out == nil {
+	found := kubetest.Find(objs, kind, "")
+	switch len(found) {
+	case 0:
 		t.Fatalf("no %s", kind)
+	case 1:
+		return found[0]
 	}
-	return out
+	t.Fatalf("%d %s objects", len(found), kind)
+	return nil
 }
 
 // matchLabelsOf is the spec.selector.matchLabels of a monitor, as a
@@ -364,7 +254,7 @@ func matchLabelsOf(t *testing.T, obj *unstructured.Unstructured) labels.Selector
 // Service and the cluster's own Services.
 func TestMonitorsSelectWhatTheOperatorCreates(t *testing.T) {
 	needAPIServer(t)
-	objs := kustomize(t, promDir)
+	objs := kubetest.Kustomize(t, promDir)
 	pm, sm := find(t, objs, "PodMonitor"), find(t, objs, "ServiceMonitor")
 	ns := newNamespace(t)
 	startReconciler(t)
@@ -459,7 +349,7 @@ func TestMonitorsSelectWhatTheOperatorCreates(t *testing.T) {
 	// ...but the manager's metrics Service of config/default, in its
 	// namespace, on a port the manager's container has; and the PodMonitor
 	// does not take the manager's pod for a node.
-	deploy := kustomize(t, filepath.Join(repoRoot, "config", "default"))
+	deploy := kubetest.Kustomize(t, filepath.Join(repoRoot, "config", "default"))
 	var metricsSvc *corev1.Service
 	var mgrPod *corev1.PodTemplateSpec
 	for _, o := range deploy {
