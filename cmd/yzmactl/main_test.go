@@ -222,3 +222,22 @@ func TestStdoutWriteError(t *testing.T) {
 		}
 	}
 }
+
+// Inside a node's container (kubectl exec), yzmactl talks to that node.
+func TestLocalServer(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, defaultServer},
+		{map[string]string{"YZMA_API_BIND": ":8080"}, "http://127.0.0.1:8080"},
+		{map[string]string{"YZMA_API_BIND": ":9000", "YZMA_BIND_HOST": "127.1.0.7"}, "http://127.1.0.7:9000"},
+		{map[string]string{"YZMA_API_BIND": "10.0.0.5:8080", "YZMA_BIND_HOST": "127.1.0.7"}, "http://10.0.0.5:8080"},
+		{map[string]string{"YZMA_API_BIND": "nonsense"}, defaultServer},
+	} {
+		lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+		if got := localServer(lookup); got != tt.want {
+			t.Errorf("env %v: %s, want %s", tt.env, got, tt.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -21,6 +22,26 @@ const (
 )
 
 const defaultServer = "http://127.0.0.1:8080"
+
+// localServer is the default server: the node whose configuration the
+// environment holds, as in `kubectl exec POD -- /yzmactl`, where the node's
+// YZMA_API_BIND (e.g. ":8080") and, on a host that gives each pod its own
+// loopback address (the local cluster), YZMA_BIND_HOST say where it
+// listens; else defaultServer.
+func localServer(lookupEnv func(string) (string, bool)) string {
+	bind, _ := lookupEnv("YZMA_API_BIND")
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return defaultServer
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host, _ = lookupEnv("YZMA_BIND_HOST")
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
 
 // globals are the flags every command shares.
 type globals struct {
@@ -66,9 +87,12 @@ func newRootCmd(lookupEnv func(string) (string, bool)) *cobra.Command {
 	}
 	server, ok := lookupEnv("YZMA_SERVER")
 	if !ok || server == "" {
-		server = defaultServer
+		server = localServer(lookupEnv)
 	}
 	token, _ := lookupEnv("YZMA_TOKEN")
+	if token == "" {
+		token, _ = lookupEnv("YZMA_AUTH_TOKEN") // in a node's container: the node's own token
+	}
 	f := root.PersistentFlags()
 	f.StringVar(&g.server, "server", server, "node API base URL (env YZMA_SERVER)")
 	f.StringVar(&g.token, "token", token, "bearer token (env YZMA_TOKEN)")
