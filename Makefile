@@ -15,6 +15,8 @@ K8S_BIN ?= $(LOCALBIN)/k8s
 KUBECTL ?= $(shell command -v kubectl || echo $(K8S_BIN)/kubectl)
 # Image holding the node, the manager and yzmactl.
 IMG ?= yzma:latest
+# The image as a docker-save archive, built without Docker (make image).
+IMAGE_ARCHIVE ?= $(LOCALBIN)/yzma-image.tar
 CONTAINER_TOOL ?= docker
 # Test flags; e.g. `make test TESTFLAGS=-short` for a quick pass.
 TESTFLAGS ?=
@@ -102,8 +104,12 @@ test-e2e: k8s-bins ## Run the end-to-end journey on the local cluster (part of m
 	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -v ./test/e2e
 
 .PHONY: test-e2e-kind
-test-e2e-kind: ## Run the end-to-end journey on a new kind cluster (needs Docker and kind; IMG is built and loaded).
-	E2E_CLUSTER=kind E2E_IMAGE=$(IMG) $(GO) test -count=1 -v -timeout 30m ./test/e2e
+# kind would pull a :latest image from the network, so the journey's image
+# has its own tag (make test-e2e-kind IMG=... to change it); the image is
+# the same whatever the tag (make image is reproducible).
+test-e2e-kind: IMG = yzma:e2e
+test-e2e-kind: image ## Run the end-to-end journey on a new kind cluster (needs Docker and kind): make image, kind load image-archive, deploy.
+	E2E_CLUSTER=kind E2E_IMAGE=$(IMG) E2E_IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) $(GO) test -count=1 -v -timeout 30m ./test/e2e
 
 .PHONY: bench
 bench: ## Run the benchmarks (writes with 1 to 2,000 writers, reads, overload, replication latency).
@@ -133,11 +139,15 @@ run: ## Run a local 3-node cluster on 127.0.0.1-3:8080-8082, data in .local/ (Ct
 	hack/run-local.sh
 
 .PHONY: local-k8s
-local-k8s: k8s-bins ## Run a local Kubernetes (no Docker) with the operator and the sample YzmaCluster (Ctrl-C stops it).
-	$(GO) run ./hack/localcluster
+local-k8s: k8s-bins image ## Run a local Kubernetes (no Docker) running the image IMAGE_ARCHIVE, with the operator and the sample YzmaCluster (Ctrl-C stops it).
+	$(GO) run ./hack/localcluster -build=false -image-archive $(IMAGE_ARCHIVE) -tag $(IMG)
+
+.PHONY: image
+image: ## Build the image IMG without Docker as IMAGE_ARCHIVE (bin/yzma-image.tar) for docker load -i or kind load image-archive.
+	$(GO) run ./hack/image -o $(IMAGE_ARCHIVE) -tag $(IMG)
 
 .PHONY: docker-build
-docker-build: ## Build the image IMG holding the node, the manager and yzmactl.
+docker-build: ## Build the image IMG holding the node, the manager and yzmactl with Docker (the same image as make image).
 	$(CONTAINER_TOOL) build -t $(IMG) .
 
 ##@ Deployment

@@ -1,17 +1,21 @@
 // Command localcluster runs a local Kubernetes cluster without Docker (see
 // package internal/localcluster): etcd, kube-apiserver and
 // kube-controller-manager from bin/k8s, a process kubelet that runs the
-// yzma image as bin/node on loopback addresses, a hostPath provisioner and
-// a DNS server. It runs until interrupted.
+// yzma image's programs, unpacked from its image archive, on loopback
+// addresses, a hostPath provisioner and a DNS server. It runs until
+// interrupted.
 //
 //	go run ./hack/localcluster [-dir .local/cluster] [-build=true]
-//	    [-node-binary bin/node] [-image REPO=PATH]... [-apply PATH]...
+//	    [-image-archive bin/yzma-image.tar]... [-tag yzma:latest]
+//	    [-node-binary PATH] [-image REPO=PATH]... [-apply PATH]...
 //	    [-operator=true] [-sample=true] [-v]
 //
-// It builds bin/node from this checkout (unless -build=false), starts the
-// cluster with its files in -dir (wiping the previous cluster's state
-// there), applies each -apply manifest file or directory (kubectl apply -f,
-// or -k when it holds a kustomization.yaml), prints
+// It builds the image archive from this checkout (internal/image, as
+// `make image` does) into the first -image-archive, tagged -tag (unless
+// -build=false: then the archives must exist), starts the cluster with its
+// files in -dir (wiping the previous cluster's state there) and the
+// archives as its images, applies each -apply manifest file or directory
+// (kubectl apply -f, or -k when it holds a kustomization.yaml), prints
 //
 //	export KUBECONFIG=<dir>/kubeconfig
 //	export PATH=<checkout>/bin/k8s:$PATH
@@ -21,9 +25,10 @@
 // pod process and the control plane.
 //
 // With -operator (the default) it also installs the YzmaCluster CRD and
-// runs the operator in this process (it reaches the pods at their loopback
-// IPs) and, with -sample, applies config/samples' 3-node YzmaCluster, so
-// that kubectl get yzma, kubectl scale and kubectl describe work at once.
+// runs the operator in this process, with -tag as its default node image
+// (it reaches the pods at their loopback IPs) and, with -sample, applies
+// config/samples' 3-node YzmaCluster, so that kubectl get yzma, kubectl
+// scale and kubectl describe work at once.
 //
 // Control-plane logs are in <dir>/logs, each container's output in
 // <dir>/pods/<ns>_<pod>_<uid>/<container>.log (also `kubectl logs`).
@@ -45,6 +50,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/yzma/yzma/internal/image"
 	"github.com/yzma/yzma/internal/localcluster"
 )
 
@@ -62,10 +68,12 @@ func run() int {
 	if err != nil {
 		root, _ = os.Getwd()
 	}
-	var images, applies listFlag
+	var images, applies, archives listFlag
 	dir := flag.String("dir", filepath.Join(root, ".local", "cluster"), "`directory` for the cluster's files")
-	build := flag.Bool("build", true, "build the node binary from this checkout first")
-	nodeBin := flag.String("node-binary", filepath.Join(root, "bin", "node"), "node binary `path` run for the yzma image")
+	build := flag.Bool("build", true, "build the image archive (the first -image-archive) from this checkout first")
+	flag.Var(&archives, "image-archive", "image archive `path` the kubelet runs images from (default bin/yzma-image.tar); repeatable")
+	tag := flag.String("tag", image.DefaultTag, "the built image's `tag`, and the operator's default node image")
+	nodeBin := flag.String("node-binary", "", "node binary `path` run for yzma images that no image archive holds")
 	binDir := flag.String("bin-dir", "", "control-plane binaries `directory` (default $KUBEBUILDER_ASSETS or bin/k8s)")
 	flag.Var(&images, "image", "map an image to a binary: `REPO=PATH` (PATH @command runs the container's command); repeatable")
 	flag.Var(&applies, "apply", "manifest file or directory to apply once the cluster is up; repeatable")
@@ -101,19 +109,23 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	if len(archives) == 0 {
+		archives = listFlag{filepath.Join(root, "bin", "yzma-image.tar")}
+	}
 	if *build {
 		began := time.Now()
-		if err := localcluster.BuildNode(ctx, root, *nodeBin); err != nil {
-			log.Error("building the node binary", "err", err)
+		log.Info("building the image archive (the first time takes minutes)", "path", archives[0], "tag", *tag)
+		if err := image.Build(ctx, image.Options{Root: root, Out: archives[0], Tag: *tag}); err != nil {
+			log.Error("building the image archive", "err", err)
 			return 1
 		}
-		log.Info("built the node binary", "path", *nodeBin, "took", time.Since(began).Round(time.Millisecond))
+		log.Info("built the image archive", "path", archives[0], "tag", *tag, "took", time.Since(began).Round(time.Millisecond))
 	}
 
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	c, err := localcluster.Start(startCtx, localcluster.Options{
-		Dir: *dir, BinDir: *binDir, NodeBinary: *nodeBin, ImageMap: imageMap,
+		Dir: *dir, BinDir: *binDir, ImageArchives: archives, NodeBinary: *nodeBin, ImageMap: imageMap,
 		PodKubeconfig: *podKubeconfig, Logger: log,
 		Setup: func(ctx context.Context, c *localcluster.Cluster) error {
 			for _, path := range applies {
@@ -146,7 +158,7 @@ func run() int {
 		"pods", filepath.Join(c.Dir(), "pods"))
 
 	if *withOperator {
-		if err := startOperator(ctx, c, root, *withSample, log); err != nil {
+		if err := startOperator(ctx, c, root, *tag, *withSample, log); err != nil {
 			log.Error("starting the operator", "err", err)
 			_ = c.Stop()
 			return 1

@@ -18,8 +18,9 @@ import (
 )
 
 // startOperator installs the CRD, runs the YzmaCluster controller in this
-// process until ctx ends and, if sample is set, applies the sample cluster.
-func startOperator(ctx context.Context, c *localcluster.Cluster, root string, sample bool, log *slog.Logger) error {
+// process until ctx ends, with nodeImage as its default node image, and,
+// if sample is set, applies the sample cluster.
+func startOperator(ctx context.Context, c *localcluster.Cluster, root, nodeImage string, sample bool, log *slog.Logger) error {
 	if err := apply(ctx, c, filepath.Join(root, "config", "crd", "bases"), log); err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func startOperator(ctx context.Context, c *localcluster.Cluster, root string, sa
 	if err != nil {
 		return err
 	}
-	if _, err := controller.NewReconciler(mgr, controller.Options{Nodes: nodes}); err != nil {
+	if _, err := controller.NewReconciler(mgr, controller.Options{Nodes: nodes, DefaultImage: nodeImage}); err != nil {
 		return fmt.Errorf("operator controller: %w", err)
 	}
 	go func() {

@@ -39,9 +39,16 @@ type Options struct {
 	// kubectl). Empty: $KUBEBUILDER_ASSETS, else bin/k8s in the module
 	// root.
 	BinDir string
+	// ImageArchives are image archives in the docker-save format (docker
+	// save, internal/image, make image): a container whose image one of
+	// them holds (by tag, "yzma:latest", or by digest) runs from that
+	// image's files, unpacked once under Dir/images; see the package
+	// documentation. They come before NodeBinary and ImageMap.
+	ImageArchives []string
 	// NodeBinary is the Yzma node binary, run for images whose repository
-	// is or ends in "yzma". Empty: bin/node in the module root (see
-	// BuildNode).
+	// is or ends in "yzma" that no image archive holds. Empty: bin/node in
+	// the module root (see BuildNode), unless ImageArchives are given:
+	// then such images are not mapped to a binary at all.
 	NodeBinary string
 	// ImageMap maps further images (repository, or full reference) to
 	// binaries, or to RunCommand; see the package documentation.
@@ -94,6 +101,7 @@ type Cluster struct {
 	kubeconfig string
 	kcm        *supervised
 	kubelet    *kubelet
+	images     *imageStore
 	dns        *dnsServer
 	logs       *logServer
 	client     client.Client
@@ -145,7 +153,8 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 func (c *Cluster) setDefaults(opts Options) error {
 	c.opts = opts
 	o := &c.opts
-	needRoot := o.BinDir == "" && os.Getenv("KUBEBUILDER_ASSETS") == "" || o.NodeBinary == ""
+	mapNode := o.NodeBinary != "" || len(o.ImageArchives) == 0
+	needRoot := o.BinDir == "" && os.Getenv("KUBEBUILDER_ASSETS") == "" || o.NodeBinary == "" && mapNode
 	root := ""
 	if needRoot {
 		var err error
@@ -162,14 +171,17 @@ func (c *Cluster) setDefaults(opts Options) error {
 	if err := CheckBinaries(o.BinDir); err != nil {
 		return err
 	}
-	nodeBinary := o.NodeBinary
-	if nodeBinary == "" {
-		nodeBinary = filepath.Join(root, "bin", "node")
-		if _, err := os.Stat(nodeBinary); err != nil {
-			c.log.Warn("node binary missing: pods running the yzma image will fail (see BuildNode)", "path", nodeBinary)
+	images := map[string]string{}
+	if mapNode {
+		nodeBinary := o.NodeBinary
+		if nodeBinary == "" {
+			nodeBinary = filepath.Join(root, "bin", "node")
+			if _, err := os.Stat(nodeBinary); err != nil {
+				c.log.Warn("node binary missing: pods running the yzma image will fail (see BuildNode)", "path", nodeBinary)
+			}
 		}
+		images["yzma"] = nodeBinary
 	}
-	images := map[string]string{"yzma": nodeBinary}
 	for k, v := range o.ImageMap {
 		images[k] = v
 	}
@@ -187,6 +199,15 @@ func (c *Cluster) setDefaults(opts Options) error {
 		}
 	}
 	o.ImageMap = images
+	archives := make([]string, len(o.ImageArchives))
+	for i, a := range o.ImageArchives {
+		abs, err := filepath.Abs(a)
+		if err != nil {
+			return err
+		}
+		archives[i] = abs
+	}
+	o.ImageArchives = archives
 	if o.NodeName == "" {
 		o.NodeName = "localcluster"
 	}
@@ -226,8 +247,15 @@ func (c *Cluster) setDefaults(opts Options) error {
 		return err
 	}
 	// A fresh cluster every time: the state of an earlier one goes.
-	for _, sub := range []string{"controlplane", "logs", "pods", "volumes", "kubeconfig"} {
+	for _, sub := range []string{"controlplane", "logs", "pods", "volumes", "images", "kubeconfig"} {
 		if err := os.RemoveAll(filepath.Join(c.dir, sub)); err != nil {
+			return err
+		}
+	}
+	if len(o.ImageArchives) > 0 {
+		var err error
+		c.images, err = loadImages(filepath.Join(c.dir, "images"), o.ImageArchives, c.log.With("component", "kubelet"))
+		if err != nil {
 			return err
 		}
 	}
@@ -306,7 +334,7 @@ func (c *Cluster) startNode(ctx context.Context) error {
 	c.kubelet = &kubelet{
 		c: mgr.GetClient(), api: mgr.GetAPIReader(), rec: mgr.GetEventRecorder("kubelet"),
 		log: c.log.With("component", "kubelet"), nodeName: c.opts.NodeName,
-		podsDir: filepath.Join(c.dir, "pods"), imageMap: c.opts.ImageMap, baseEnv: baseEnv,
+		podsDir: filepath.Join(c.dir, "pods"), imageMap: c.opts.ImageMap, images: c.images, baseEnv: baseEnv,
 		dnsAddr: c.dns.addr, ips: ips, grace: c.opts.StopGrace, pods: map[types.UID]*podRuntime{},
 	}
 	c.logs, err = listenLogs(c.kubelet, c.log.With("component", "kubelet"))
@@ -403,7 +431,8 @@ func (c *Cluster) Client() client.Client { return c.client }
 // Dir is where the cluster keeps its files: kubeconfig; logs/ (etcd,
 // kube-apiserver, kube-controller-manager); controlplane/ (etcd data,
 // certificates); pods/<ns>_<name>_<uid>/ (container logs, per-Pod
-// volumes); volumes/ (claims' directories).
+// volumes); volumes/ (claims' directories); images/<image ID>/ (images
+// unpacked from ImageArchives).
 func (c *Cluster) Dir() string { return c.dir }
 
 // DNSAddr is the DNS server's host:port (UDP and TCP).

@@ -80,6 +80,12 @@ func cluster(t *testing.T) *localcluster.Cluster {
 		if sharedErr = localcluster.BuildNode(ctx, root, nodeBin); sharedErr != nil {
 			return
 		}
+		// A tiny image, for the pods that run from an image archive.
+		helloArchive, err := writeHelloImage(dir)
+		if err != nil {
+			sharedErr = err
+			return
+		}
 		var logger *slog.Logger
 		if *verbose {
 			logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -87,7 +93,8 @@ func cluster(t *testing.T) *localcluster.Cluster {
 		began := time.Now()
 		shared, sharedErr = localcluster.Start(ctx, localcluster.Options{
 			BinDir: bin, NodeBinary: nodeBin, Logger: logger,
-			ImageMap: map[string]string{"busybox": localcluster.RunCommand},
+			ImageMap:      map[string]string{"busybox": localcluster.RunCommand},
+			ImageArchives: []string{helloArchive},
 		})
 		sharedTook = time.Since(began)
 	})

@@ -35,6 +35,11 @@ type container struct {
 	env   []string
 	dir   string
 	paths pathMap
+	// rootfs is the root directory of the container's image, unpacked
+	// from an image archive, where its programs are found (exec actions
+	// too); "" when the image map gave a host binary.
+	rootfs  string
+	imageID string // "sha256:…" with rootfs
 
 	// Guarded by podRuntime.mu.
 	restarts int32

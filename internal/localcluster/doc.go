@@ -19,15 +19,42 @@
 //
 // # Containers are processes
 //
-// A container's image selects a local binary through Options.ImageMap: the
-// image's repository without tag or digest ("ghcr.io/yzma/yzma:v1" →
+// A container's image is found first in the image archives
+// (Options.ImageArchives: docker-save style archives, such as `make
+// image` writes), by tag ("yzma" is "yzma:latest" is
+// "docker.io/library/yzma:latest") or by repository and manifest digest.
+// Such an image is unpacked once, the first time a container (or
+// Cluster.ImageRoot) needs it, into Dir/images/<image ID>, and its
+// container runs from there as the image says and Kubernetes combines
+// it: the container's command and args; else the image's entrypoint with
+// the container's args; else the image's entrypoint and cmd. The program
+// is the image's file: "/node" is <root>/node, a name without a slash is
+// searched in the container's PATH inside the image, symlinks resolve
+// inside the image as in a chroot (a path under a volume mount is the
+// volume's file; exec probes and preStop hooks are found the same way).
+// The environment is the image's (its config Env) under the container's
+// own variables, whose $(VAR) references see the container's variables,
+// not the image's. The working directory is the container's workingDir,
+// else the image's, inside the image's root (made if missing), or a
+// volume. Only the program and the working directory come from the
+// image's root: the process still sees the host's file system, so
+// /etc/passwd, /tmp or a path in the image's environment are the host's
+// unless a volume is mounted there (see below); os.Args[0] is the host
+// path of the program; and the root is shared by every container of the
+// image (readOnlyRootFilesystem is not enforced: do not write to it).
+//
+// Otherwise the image selects a local binary through Options.ImageMap:
+// the image's repository without tag or digest ("ghcr.io/yzma/yzma:v1" →
 // "ghcr.io/yzma/yzma") is matched exactly or by its last path elements
 // ("yzma" matches "ghcr.io/yzma/yzma"); the default map sends "yzma" to
-// Options.NodeBinary. The container's command is ignored in favour of the
-// mapped binary (unless the map value is RunCommand); its args are passed.
-// The process gets only the container's environment (envFrom, env with
-// $(VAR) expansion, fieldRef, resourceFieldRef, secretKeyRef,
-// configMapKeyRef) on top of PATH, HOME, TMPDIR and HOSTNAME, plus:
+// Options.NodeBinary (unless image archives are given and NodeBinary is
+// not). The container's command is ignored in favour of the mapped binary
+// (unless the map value is RunCommand); its args are passed.
+//
+// Either way the process gets only the container's environment (envFrom,
+// env with $(VAR) expansion, fieldRef, resourceFieldRef, secretKeyRef,
+// configMapKeyRef) on top of PATH, HOME, TMPDIR and HOSTNAME (the image's
+// variables between the two), plus:
 //
 //	YZMA_BIND_HOST=<pod IP>      listeners with an unspecified host bind to it
 //	YZMA_DNS_SERVER=<host:port>  this package's DNS server
@@ -69,10 +96,12 @@
 // Processes cannot have their own mount table, so each volumeMount's
 // mountPath is mapped to a host directory and the mapping is applied to
 // the process's view of paths by rewriting: an argument, an environment
-// value or the working directory that is a mountPath or starts with
-// mountPath + "/" (also after "--flag=") has that prefix replaced by the
-// host directory. Paths the program builds itself, or reads from a file,
-// are not rewritten. The host directories are:
+// value (the container's or the image's, not the kubelet's own HOME,
+// TMPDIR or KUBECONFIG, which are host paths already) or the working
+// directory that is a mountPath or starts with mountPath + "/" (also
+// after "--flag=") has that prefix replaced by the host directory. Paths
+// the program builds itself, or reads from a file, are not rewritten. The
+// host directories are:
 //
 //   - persistentVolumeClaim: the hostPath of the PersistentVolume bound to
 //     the claim, <Dir>/volumes/pvc-<claim UID> for claims this package
@@ -113,6 +142,24 @@
 // that started it; etcd and kube-apiserver get the parent-death signal through
 // setpriv(1) when it is installed.
 //
+// # Exec and port-forward
+//
+// The kubelet's HTTPS port also serves the streaming API that the API
+// server proxies to (streaming.go), with the real kubelet's protocol code
+// (k8s.io/cri-streaming), so `kubectl exec` and `kubectl port-forward`
+// work, over WebSockets (kubectl's default; kube-apiserver translates them
+// to SPDY for this Node, which declares no ExtendWebSocketsToKubelet
+// feature) or SPDY. A forwarded connection goes to the Pod's address and
+// the requested port (a program listening on 127.0.0.1 only is not
+// reached); any number may run at once. An exec'd command runs with the
+// container's environment, working directory and path rewriting, its
+// program found under a volume mount, else in the image: an archive's
+// image in its unpacked root; for an image-map binary, the binary's
+// directory stands for the image's root ("/yzmactl" is bin/yzmactl beside
+// bin/node), then the host (a bare name in the container's PATH). It gets
+// stdin, stdout and stderr, or a pseudo-terminal with -t; kubectl exits
+// with its exit code; it is killed with the Pod. There is no attach.
+//
 // # Limitations
 //
 // One node; no scheduler (every Pod is bound to the node whatever its
@@ -124,9 +171,9 @@
 // enforced; os.Hostname() in a Pod is the host's name (HOSTNAME is set to
 // the Pod's hostname); Secret and ConfigMap volumes are not updated after
 // the Pod starts; `kubectl logs --previous` shows every run (they share one
-// file); kubectl exec, attach and port-forward are not supported; the
-// ServiceAccount admission plugin is off and no service account token is
-// mounted (Options.PodKubeconfig gives containers the admin kubeconfig
-// instead). The cluster starts empty every time: Start wipes the state it
-// finds in Dir. Linux only.
+// file); kubectl attach is not supported; the ServiceAccount admission
+// plugin is off and no service account token is mounted
+// (Options.PodKubeconfig gives containers the admin kubeconfig instead).
+// The cluster starts empty every time: Start wipes the state it finds in
+// Dir. Linux only.
 package localcluster

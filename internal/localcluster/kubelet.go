@@ -37,6 +37,7 @@ type kubelet struct {
 	nodeName string
 	podsDir  string
 	imageMap map[string]string
+	images   *imageStore // images from Options.ImageArchives; nil: none
 	baseEnv  [][2]string // for every container, before the injected ones
 	dnsAddr  string
 	logPort  int

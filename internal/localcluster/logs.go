@@ -19,13 +19,14 @@ import (
 	"time"
 )
 
-// logServer is the part of the kubelet API that `kubectl logs` needs: the
-// API server proxies GET /containerLogs/<ns>/<pod>/<container> to the
-// Node's address and kubelet port, over TLS it does not verify (no
-// --kubelet-certificate-authority).
+// logServer is the part of the kubelet API that `kubectl logs`, `kubectl
+// exec` and `kubectl port-forward` need: the API server proxies GET
+// /containerLogs/<ns>/<pod>/<container> (and the streaming requests, see
+// streaming.go) to the Node's address and kubelet port, over TLS it does
+// not verify (no --kubelet-certificate-authority).
 type logServer struct {
 	k   *kubelet
-	ln  net.Listener
+	ln  *connTracker
 	srv *http.Server
 }
 
@@ -38,9 +39,10 @@ func listenLogs(k *kubelet, log *slog.Logger) (*logServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &logServer{k: k, ln: ln}
+	s := &logServer{k: k, ln: trackConns(ln)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", s.containerLogs)
+	s.streamRoutes(mux) // exec and port-forward (streaming.go)
 	s.srv = &http.Server{
 		Handler:           mux,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
@@ -48,7 +50,7 @@ func listenLogs(k *kubelet, log *slog.Logger) (*logServer, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go func() {
-		if err := s.srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.ServeTLS(s.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("kubelet log server stopped", "err", err)
 		}
 	}()
@@ -57,7 +59,10 @@ func listenLogs(k *kubelet, log *slog.Logger) (*logServer, error) {
 
 func (s *logServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
-func (s *logServer) close() { _ = s.srv.Close() }
+func (s *logServer) close() {
+	_ = s.srv.Close()
+	s.ln.closeAll() // upgraded connections, which Close leaves open
+}
 
 // containerLogs serves a container's log file with the query parameters
 // kubectl uses: follow, tailLines, limitBytes (previous and timestamps

@@ -241,7 +241,7 @@ func (rt *podRuntime) preStop(ctx context.Context, c *container) {
 		p := &prober{c: c.spec, ip: rt.ip}
 		_, err = doHTTPGet(ctx, h.HTTPGet, rt.ip, p.port)
 	case h.Exec != nil:
-		err = runHostCommand(ctx, h.Exec.Command, c.env, c.dir, c.paths)
+		err = runHostCommand(ctx, h.Exec.Command, c.env, c.dir, c.paths, c.rootfs)
 	case h.Sleep != nil:
 		sleepCtx(ctx, time.Duration(h.Sleep.Seconds)*time.Second)
 	}

@@ -1,14 +1,18 @@
 // Preparing a Pod before its containers run: its directories and volumes,
 // and each container's binary, arguments, environment and mounts, retried
-// until they can be made (a claim not bound yet, a Secret missing).
+// until they can be made (a claim not bound yet, a Secret missing). A
+// container whose image an archive holds is prepared by prepareFromImage
+// (archive.go).
 
 package localcluster
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -76,17 +80,32 @@ func (rt *podRuntime) prepare() error {
 	if hostname == "" {
 		hostname = rt.pod.Name
 	}
-	base := [][2]string{
+	host := [][2]string{
 		{"PATH", envOr("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")},
 		{"HOSTNAME", hostname},
 		{"HOME", home},
 		{"TMPDIR", tmp},
 	}
-	base = append(base, rt.k.baseEnv...)
-	base = append(base, [2]string{"YZMA_BIND_HOST", rt.ip}, [2]string{"YZMA_DNS_SERVER", rt.k.dnsAddr})
+	injected := append(slices.Clone(rt.k.baseEnv),
+		[2]string{"YZMA_BIND_HOST", rt.ip}, [2]string{"YZMA_DNS_SERVER", rt.k.dnsAddr})
+	base := append(slices.Clone(host), injected...)
 	for _, c := range rt.all() {
+		// An image from an archive runs from its unpacked root.
+		img, err := rt.k.images.get(c.spec.Image)
+		if err != nil {
+			return configErrorf("ErrImagePull", "%v", err)
+		}
+		if img != nil {
+			if err := rt.prepareFromImage(o, c, img, host, injected, vols); err != nil {
+				return err
+			}
+			continue
+		}
 		bin, args, err := containerArgv(rt.k.imageMap, c.spec.Image, c.spec.Command, c.spec.Args)
 		if err != nil {
+			if tags := rt.k.images.tags(); len(tags) > 0 {
+				err = fmt.Errorf("%w, nor in an image archive (they hold %q)", err, tags)
+			}
 			return configErrorf("ErrImagePull", "%v", err)
 		}
 		env, err := containerEnv(o, rt.pod, c.spec, base)
@@ -101,9 +120,7 @@ func (rt *podRuntime) prepare() error {
 		for i, a := range args {
 			c.args[i] = paths.rewrite(expand(a, env.get))
 		}
-		for _, n := range env.names {
-			env.vals[n] = paths.rewrite(env.vals[n])
-		}
+		rewriteEnv(env, paths, base)
 		c.bin, c.env, c.paths = bin, env.environ(), paths
 		c.dir = rt.dir
 		if c.spec.WorkingDir != "" {

@@ -25,7 +25,7 @@ import (
 // process (supervise restarts it).
 func (rt *podRuntime) startProbes(ctx context.Context, wg *sync.WaitGroup, c *container, exited chan struct{}) {
 	mk := func(kind string, p *corev1.Probe) *prober {
-		return &prober{kind: kind, probe: p, c: c.spec, ip: rt.ip, env: c.env, dir: c.dir, paths: c.paths}
+		return &prober{kind: kind, probe: p, c: c.spec, ip: rt.ip, env: c.env, dir: c.dir, paths: c.paths, root: c.rootfs}
 	}
 	kill := func(kind, msg string) {
 		rt.event(corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", kind, msg)
@@ -98,6 +98,7 @@ type prober struct {
 	env   []string // exec probes run with the container's environment
 	dir   string   // and working directory
 	paths pathMap  // exec arguments are rewritten like the container's
+	root  string   // and the program found in its image's root, if any
 }
 
 // run probes until ctx ends, calling report when the result flips (after
@@ -248,7 +249,7 @@ func doHTTPGet(ctx context.Context, g *corev1.HTTPGetAction, ip string, portOf f
 
 // exec runs an exec probe's command on the host.
 func (p *prober) exec(ctx context.Context, argv []string) (bool, string) {
-	err := runHostCommand(ctx, argv, p.env, p.dir, p.paths)
+	err := runHostCommand(ctx, argv, p.env, p.dir, p.paths, p.root)
 	if err != nil {
 		return false, err.Error()
 	}
@@ -256,16 +257,22 @@ func (p *prober) exec(ctx context.Context, argv []string) (bool, string) {
 }
 
 // runHostCommand runs a container's exec action (probe or hook) on the
-// host, its arguments rewritten for the container's mounts.
-func runHostCommand(ctx context.Context, argv, env []string, dir string, paths pathMap) error {
+// host, its arguments rewritten for the container's mounts; with rootfs
+// (the container's image root), its program is the image's
+// (imageExecPath).
+func runHostCommand(ctx context.Context, argv, env []string, dir string, paths pathMap, rootfs string) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("empty command")
 	}
-	args := make([]string, len(argv))
-	for i, a := range argv {
+	bin, err := imageExecPath(argv[0], env, dir, rootfs, paths)
+	if err != nil {
+		return err
+	}
+	args := make([]string, len(argv)-1)
+	for i, a := range argv[1:] {
 		args[i] = paths.rewrite(a)
 	}
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env, cmd.Dir = env, dir
 	cmd.SysProcAttr = procAttr()
 	out, err := cmd.CombinedOutput()

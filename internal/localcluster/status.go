@@ -5,6 +5,7 @@
 package localcluster
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -146,7 +147,7 @@ func (rt *podRuntime) containerStatuses(cs []*container) []corev1.ContainerStatu
 	for _, c := range cs {
 		started := c.started
 		s := corev1.ContainerStatus{
-			Name: c.spec.Name, Image: c.spec.Image, ImageID: "localcluster://" + c.bin,
+			Name: c.spec.Name, Image: c.spec.Image, ImageID: cmp.Or(c.imageID, "localcluster://"+c.bin),
 			State: *c.state.DeepCopy(), Ready: c.ready, RestartCount: c.restarts, Started: &started,
 		}
 		if c.pid != 0 {

@@ -10,7 +10,12 @@
 //	                 the operator runs as a process with a kubeconfig and
 //	                 reaches pods at their IPs (the API server does not
 //	                 proxy to loopback addresses).
-//	kind             a kind cluster (needs Docker and kind): the image is
-//	                 built, loaded and deployed with kustomize
-//	                 (make test-e2e-kind).
+//	kind             a kind cluster (needs Docker and kind): the image
+//	                 archive (make image, E2E_IMAGE_ARCHIVE; else built by
+//	                 the test) is loaded with kind load image-archive and
+//	                 deployed with kustomize (make test-e2e-kind).
+//
+// Both run the same image, built without Docker by internal/image: the
+// local cluster's kubelet runs the node pods from the archive, and the
+// operator is the archive's /manager.
 package e2e

@@ -5,20 +5,27 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
 	"sigs.k8s.io/e2e-framework/support/kind"
 
+	"github.com/yzma/yzma/internal/image"
 	"github.com/yzma/yzma/internal/localcluster"
 )
 
 // kindPlatform runs the journey on a kind cluster (Docker and kind
-// needed): it builds the image, loads it into the cluster and deploys the
-// operator with kustomize, as a user would (make test-e2e-kind).
+// needed): it loads the image archive into the cluster with kind load
+// image-archive and deploys the operator with kustomize, as a user would
+// (make test-e2e-kind). The archive is E2E_IMAGE_ARCHIVE (make image's),
+// else built here by internal/image: never by docker build, so the image
+// is the one the local cluster's tests run.
 type kindPlatform struct {
 	root, name, image, kubeconfig string
+	tmp                           string // a built archive's directory
 	ctx                           context.Context
 }
 
@@ -30,12 +37,29 @@ func (p *kindPlatform) setup(ctx context.Context, cfg *envconf.Config) error {
 		return err
 	}
 	p.root, p.name, p.image = root, envOr("E2E_KIND_CLUSTER", "yzma-e2e"), envOr("E2E_IMAGE", "yzma:e2e")
-	if err := p.run(ctx, "docker", "build", "-t", p.image, root); err != nil {
+	archive := os.Getenv("E2E_IMAGE_ARCHIVE")
+	if archive == "" {
+		if p.tmp, err = os.MkdirTemp("", "yzma-e2e-image-"); err != nil {
+			return err
+		}
+		archive = filepath.Join(p.tmp, "yzma-image.tar")
+		if err := image.Build(ctx, image.Options{Root: root, Out: archive, Tag: p.image}); err != nil {
+			return fmt.Errorf("build the image: %w", err)
+		}
+	}
+	// kind load image-archive imports the archive's tags: the deployed
+	// image must be one of them. (A :latest tag would make the kubelet
+	// pull it from a registry: make test-e2e-kind uses yzma:e2e.)
+	tags, err := image.Tags(archive)
+	if err != nil {
 		return err
+	}
+	if !slices.Contains(tags, p.image) {
+		return fmt.Errorf("image archive %s holds %q, not E2E_IMAGE %s", archive, tags, p.image)
 	}
 	for _, step := range []func(context.Context, *envconf.Config) (context.Context, error){
 		envfuncs.CreateCluster(kind.NewProvider(), p.name),
-		envfuncs.LoadImageToCluster(p.name, p.image),
+		envfuncs.LoadImageArchiveToCluster(p.name, archive),
 	} {
 		if ctx, err = step(ctx, cfg); err != nil {
 			return err
@@ -51,6 +75,9 @@ func (p *kindPlatform) setup(ctx context.Context, cfg *envconf.Config) error {
 }
 
 func (p *kindPlatform) teardown(context.Context) error {
+	if p.tmp != "" {
+		_ = os.RemoveAll(p.tmp) // a built archive, loaded already
+	}
 	if os.Getenv("E2E_KEEP") != "" {
 		return nil
 	}

@@ -8,11 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
+	"github.com/yzma/yzma/internal/controller"
+	"github.com/yzma/yzma/internal/image"
 	"github.com/yzma/yzma/internal/localcluster"
 )
 
@@ -20,10 +23,16 @@ import (
 // operator as a local process. The API server refuses to proxy to loopback
 // addresses, which is what local pods have, so the operator and the tests
 // reach the pods at their IPs, as an operator in a cluster does.
+//
+// Both run the image users deploy: the image archive is built from this
+// checkout (internal/image, as make image does; or E2E_IMAGE_ARCHIVE, an
+// archive make image wrote) with the operator's default node image as its
+// tag, the kubelet runs the node pods from it, and the operator is the
+// image's /manager.
 type localPlatform struct {
 	root    string
 	tmp     string
-	manager string // the manager binary
+	manager string // the manager binary, in the unpacked image
 	c       *localcluster.Cluster
 	op      *exec.Cmd
 	opDone  chan struct{}
@@ -39,15 +48,19 @@ func (p *localPlatform) setup(ctx context.Context, cfg *envconf.Config) error {
 	if p.tmp, err = os.MkdirTemp("", "yzma-e2e"); err != nil {
 		return err
 	}
-	nodeBin := filepath.Join(p.tmp, "node")
-	p.manager = filepath.Join(p.tmp, "manager")
-	if err := localcluster.BuildNode(ctx, root, nodeBin); err != nil {
+	archive := os.Getenv("E2E_IMAGE_ARCHIVE")
+	if archive == "" {
+		archive = filepath.Join(p.tmp, "yzma-image.tar")
+		if err := image.Build(ctx, image.Options{Root: root, Out: archive, Tag: controller.DefaultImage}); err != nil {
+			return fmt.Errorf("build the image: %w", err)
+		}
+	}
+	tags, err := image.Tags(archive)
+	if err != nil {
 		return err
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", p.manager, "./cmd/manager")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build manager: %w\n%s", err, out)
+	if !slices.Contains(tags, controller.DefaultImage) {
+		return fmt.Errorf("image archive %s holds %q, not the operator's default node image %s", archive, tags, controller.DefaultImage)
 	}
 	var logger *slog.Logger
 	if os.Getenv("E2E_VERBOSE") != "" {
@@ -56,11 +69,16 @@ func (p *localPlatform) setup(ctx context.Context, cfg *envconf.Config) error {
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	p.c, err = localcluster.Start(startCtx, localcluster.Options{
-		Dir: filepath.Join(p.tmp, "cluster"), NodeBinary: nodeBin, Logger: logger,
+		Dir: filepath.Join(p.tmp, "cluster"), ImageArchives: []string{archive}, Logger: logger,
 	})
 	if err != nil {
 		return fmt.Errorf("start the local cluster: %w", err)
 	}
+	imageRoot, err := p.c.ImageRoot(controller.DefaultImage)
+	if err != nil {
+		return err
+	}
+	p.manager = filepath.Join(imageRoot, "manager")
 	if _, err := p.kubectl(ctx, "apply", "--server-side", "-f", filepath.Join(root, "config", "crd", "bases")); err != nil {
 		return err
 	}
