@@ -107,17 +107,27 @@ func (c *Cluster) PVCDir(ctx context.Context, namespace, name string) (string, e
 	return "", fmt.Errorf("persistentvolume %s has no host directory", pv.Name)
 }
 
-// Kubectl runs kubectl from BinDir (else from PATH) against the cluster
-// and returns its standard output; a failure's error carries its standard
-// error.
-func (c *Cluster) Kubectl(ctx context.Context, args ...string) ([]byte, error) {
+// KubectlCmd is the command of kubectl from BinDir (else from PATH)
+// against the cluster, not started: for long-running or interactive uses
+// (port-forward, exec -i).
+func (c *Cluster) KubectlCmd(ctx context.Context, args ...string) (*exec.Cmd, error) {
 	path := filepath.Join(c.opts.BinDir, "kubectl")
 	if _, err := os.Stat(path); err != nil {
 		if path, err = exec.LookPath("kubectl"); err != nil {
 			return nil, fmt.Errorf("kubectl: %w", err)
 		}
 	}
-	cmd := exec.CommandContext(ctx, path, append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...)
+	return exec.CommandContext(ctx, path, append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...), nil
+}
+
+// Kubectl runs kubectl from BinDir (else from PATH) against the cluster
+// and returns its standard output; a failure's error carries its standard
+// error.
+func (c *Cluster) Kubectl(ctx context.Context, args ...string) ([]byte, error) {
+	cmd, err := c.KubectlCmd(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

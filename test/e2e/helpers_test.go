@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -299,4 +304,70 @@ func (w *writer) stop() ([]string, []error) {
 	close(w.stopCh)
 	w.wg.Wait()
 	return w.acked, w.failed
+}
+
+// portForward runs `kubectl port-forward target :port` (through the API
+// server, as a user does) until the test ends, and returns the local
+// address it listens on.
+func portForward(ctx context.Context, t *testing.T, target string, port int) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	cmd, err := plat.kubectlCmd(ctx, "-n", ns, "port-forward", "--address=127.0.0.1", target, fmt.Sprintf(":%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("kubectl port-forward %s: %v", target, err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() }) // killed: its exit status says nothing
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() { // "Forwarding from 127.0.0.1:41234 -> 8080"
+			if f := strings.Fields(sc.Text()); len(f) >= 3 && f[0] == "Forwarding" {
+				addr <- f[2]
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case a := <-addr:
+		return a
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kubectl port-forward %s: no local address in 30 s: %s", target, stderr.String())
+		return ""
+	}
+}
+
+// execYzmactl runs `kubectl exec [-i] pod -- /yzmactl args…` with stdin
+// (nil: none) and returns its output and exit code.
+func execYzmactl(ctx context.Context, t *testing.T, pod string, stdin io.Reader, args ...string) (string, int) {
+	t.Helper()
+	kargs := []string{"-n", ns, "exec"}
+	if stdin != nil {
+		kargs = append(kargs, "-i")
+	}
+	cmd, err := plat.kubectlCmd(ctx, append(append(kargs, pod, "--", "/yzmactl"), args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return stdout.String() + stderr.String(), exit.ExitCode()
+	case err != nil:
+		t.Fatalf("kubectl exec %s: %v", pod, err)
+	}
+	return stdout.String(), 0
 }

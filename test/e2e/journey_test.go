@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -60,6 +62,58 @@ func TestJourney(t *testing.T) {
 		}
 	}
 
+	// wayIn is how a user reaches the cluster: kubectl port-forward to the
+	// client Service (through the API server), curl, and yzmactl through
+	// kubectl exec, with its exit codes and stdin.
+	wayIn := func(ctx context.Context, t *testing.T, key string) {
+		t.Helper()
+		addr := portForward(ctx, t, "svc/"+sample, 8080)
+		url := "http://" + addr + "/keys/" + key
+		err := retry(ctx, func() error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader("hi"))
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("PUT through the port-forward: %s", resp.Status)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(url + "?raw=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "hi" {
+			t.Errorf("GET through the port-forward: %s %q", resp.Status, body)
+		}
+		var out string
+		var code int
+		waitFor(t, "kubectl exec "+sample+"-0 -- /yzmactl get "+key+" prints hi", 30*time.Second, func() bool {
+			out, code = execYzmactl(ctx, t, sample+"-0", nil, "get", key)
+			return code == 0 && strings.TrimSpace(out) == "hi"
+		}, func() string { return fmt.Sprintf("exit %d: %s", code, out) })
+		if out, code := execYzmactl(ctx, t, sample+"-1", strings.NewReader("from stdin"), "put", key+"-stdin"); code != 0 {
+			t.Errorf("kubectl exec -i /yzmactl put: exit %d: %s", code, out)
+		}
+		waitFor(t, "the value put from stdin read on another pod", 30*time.Second, func() bool {
+			out, code = execYzmactl(ctx, t, sample+"-0", nil, "get", key+"-stdin")
+			return code == 0 && strings.TrimSpace(out) == "from stdin"
+		}, func() string { return fmt.Sprintf("exit %d: %s", code, out) })
+		if out, code := execYzmactl(ctx, t, sample+"-0", nil, "get", key+"-missing"); code != 1 {
+			t.Errorf("kubectl exec /yzmactl get of a missing key: exit %d, want 1: %s", code, out)
+		}
+	}
+
 	journey := features.New("journey").
 		Setup(func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 			k = newKube(t, cfg)
@@ -86,6 +140,10 @@ func TestJourney(t *testing.T) {
 				t.Errorf("kubectl get yzma:\n%s", out)
 			}
 			t.Logf("kubectl get yzma:\n%s", out)
+			return ctx
+		}).
+		Assess("the user's way in: kubectl port-forward svc/… and kubectl exec … /yzmactl", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			wayIn(ctx, t, "way-in")
 			return ctx
 		}).
 		Assess("1,000 keys written through the HTTP API, each to a random pod", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -245,6 +303,7 @@ func TestJourney(t *testing.T) {
 			for _, pod := range []string{sample + "-0", sample + "-1", sample + "-2"} {
 				k.holdsAll(t, ns, pod, written, 2*time.Minute)
 			}
+			wayIn(ctx, t, "way-in-after-restart") // new pods, new addresses: still the same way in
 			return ctx
 		}).
 		Assess("a rollout stuck on a bad image recovers once the image is fixed", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

@@ -108,8 +108,12 @@ func (p *kindPlatform) killNode(ctx context.Context, ns, pod string) error {
 
 func (p *kindPlatform) podProxy() bool { return true }
 
+func (p *kindPlatform) kubectlCmd(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	return exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig=" + p.kubeconfig}, args...)...), nil
+}
+
 func (p *kindPlatform) kubectl(ctx context.Context, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig=" + p.kubeconfig}, args...)...)
+	cmd, _ := p.kubectlCmd(ctx, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return out, fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)

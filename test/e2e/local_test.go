@@ -148,3 +148,7 @@ func (p *localPlatform) podProxy() bool { return false }
 func (p *localPlatform) kubectl(ctx context.Context, args ...string) ([]byte, error) {
 	return p.c.Kubectl(ctx, args...)
 }
+
+func (p *localPlatform) kubectlCmd(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	return p.c.KubectlCmd(ctx, args...)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 
 	"sigs.k8s.io/e2e-framework/pkg/env"
@@ -25,6 +26,8 @@ type platform interface {
 	killNode(ctx context.Context, namespace, pod string) error
 	// kubectl runs kubectl against the cluster.
 	kubectl(ctx context.Context, args ...string) ([]byte, error)
+	// kubectlCmd is kubectl against the cluster, not started.
+	kubectlCmd(ctx context.Context, args ...string) (*exec.Cmd, error)
 	// podProxy reports whether the API server's pod proxy reaches the
 	// pods; when not, the tests dial pod IPs.
 	podProxy() bool
