@@ -10,9 +10,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -22,13 +20,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/yzma/yzma/internal/modroot"
+
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/yzma/yzma/internal/image"
 )
 
 func main() {
-	root, err := moduleRoot()
+	root, err := modroot.Find()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
@@ -65,23 +65,4 @@ func main() {
 	}
 	fmt.Printf("%s: %s linux/%s, id %s, digest %s (%s)\n", *out, *tag, *arch, id, digest, time.Since(began).Round(time.Millisecond))
 	fmt.Printf("load it with: docker load -i %s   or   kind load image-archive %s\n", *out, *out)
-}
-
-// moduleRoot finds the Yzma module's root from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.HasPrefix(bytes.TrimSpace(data), []byte("module github.com/yzma/yzma")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the github.com/yzma/yzma module")
-		}
-		dir = parent
-	}
 }

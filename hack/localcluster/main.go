@@ -47,6 +47,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/yzma/yzma/internal/modroot"
+
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -64,7 +66,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func run() int {
-	root, err := localcluster.ModuleRoot()
+	root, err := modroot.Find()
 	if err != nil {
 		root, _ = os.Getwd()
 	}

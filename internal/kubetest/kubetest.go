@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/yzma/yzma/internal/modroot"
+
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -36,29 +38,10 @@ import (
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 )
 
-// Root is the module's root: the nearest directory with a go.mod at or
-// above the working directory (a test's package directory).
-func Root() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod at or above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // Assets is the absolute path of the module's bin/k8s, with etcd,
 // kube-apiserver and kubectl; it fails unless each of bins is there.
 func Assets(bins ...string) (string, error) {
-	root, err := Root()
+	root, err := modroot.Find()
 	if err != nil {
 		return "", err
 	}
@@ -120,7 +103,7 @@ func (e *Env) Need(t testing.TB) (*rest.Config, client.Client) {
 }
 
 func (e *Env) start() error {
-	root, err := Root()
+	root, err := modroot.Find()
 	if err != nil {
 		return err
 	}

@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/yzma/yzma/internal/modroot"
 )
 
 func TestRootAndAssets(t *testing.T) {
-	root, err := Root()
+	root, err := modroot.Find()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/yzma/yzma/internal/modroot"
+
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -158,7 +160,7 @@ func (c *Cluster) setDefaults(opts Options) error {
 	root := ""
 	if needRoot {
 		var err error
-		if root, err = ModuleRoot(); err != nil {
+		if root, err = modroot.Find(); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/modroot"
+
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -55,7 +57,7 @@ func TestMain(m *testing.M) {
 // control-plane binaries are missing.
 func cluster(t *testing.T) *localcluster.Cluster {
 	t.Helper()
-	root, err := localcluster.ModuleRoot()
+	root, err := modroot.Find()
 	if err != nil {
 		t.Fatal(err)
 	}

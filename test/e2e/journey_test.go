@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/modroot"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -29,7 +31,6 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
-	"github.com/yzma/yzma/internal/localcluster"
 )
 
 const (
@@ -124,7 +125,7 @@ func TestJourney(t *testing.T) {
 			return ctx
 		}).
 		Assess("the sample becomes Available with 3 members", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			root, err := localcluster.ModuleRoot()
+			root, err := modroot.Find()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,12 +9,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/yzma/yzma/internal/modroot"
+
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
 	"sigs.k8s.io/e2e-framework/support/kind"
 
 	"github.com/yzma/yzma/internal/image"
-	"github.com/yzma/yzma/internal/localcluster"
 )
 
 // kindPlatform runs the journey on a kind cluster (Docker and kind
@@ -32,7 +33,7 @@ type kindPlatform struct {
 const operatorNamespace = "yzma-system"
 
 func (p *kindPlatform) setup(ctx context.Context, cfg *envconf.Config) error {
-	root, err := localcluster.ModuleRoot()
+	root, err := modroot.Find()
 	if err != nil {
 		return err
 	}

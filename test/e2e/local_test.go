@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/yzma/yzma/internal/modroot"
+
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
 	"github.com/yzma/yzma/internal/controller"
@@ -40,7 +42,7 @@ type localPlatform struct {
 }
 
 func (p *localPlatform) setup(ctx context.Context, cfg *envconf.Config) error {
-	root, err := localcluster.ModuleRoot()
+	root, err := modroot.Find()
 	if err != nil {
 		return err
 	}
