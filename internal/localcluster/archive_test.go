@@ -105,13 +105,7 @@ func TestPodFromImageArchive(t *testing.T) {
 	if err := k.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	var p corev1.Pod
-	eventually(t, 45*time.Second, "hello pod Running and Ready", func(ctx context.Context) error {
-		if err := k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "hello"}, &p); err != nil {
-			return err
-		}
-		return runningReady(&p)
-	})
+	p := waitRunningReady(t, k, ns, "hello", 45*time.Second)
 	proc, err := c.ContainerProcess(ns, "hello", "defaults")
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
@@ -55,13 +54,7 @@ func TestExec(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 30*time.Second, "shell Running and Ready", func(ctx context.Context) error {
-		var p corev1.Pod
-		if err := k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "shell"}, &p); err != nil {
-			return err
-		}
-		return runningReady(&p)
-	})
+	waitRunningReady(t, k, ns, "shell", 30*time.Second)
 	proc, err := c.PodProcess(ns, "shell")
 	if err != nil {
 		t.Fatal(err)
@@ -205,13 +198,7 @@ func TestExecImageFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 60*time.Second, "kv-0 Running and Ready", func(ctx context.Context) error {
-		var p corev1.Pod
-		if err := k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "kv-0"}, &p); err != nil {
-			return err
-		}
-		return runningReady(&p)
-	})
+	waitRunningReady(t, k, ns, "kv-0", 60*time.Second)
 	kc := func(stdin []byte, args ...string) (string, string, int) {
 		return kubectl(t, c, nil, stdin, append([]string{"exec", "-n", ns, "kv-0"}, args...)...)
 	}

@@ -99,13 +99,7 @@ func TestPodEmulation(t *testing.T) {
 	if err := k.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	var p corev1.Pod
-	eventually(t, 30*time.Second, "shell pod Running and Ready", func(ctx context.Context) error {
-		if err := k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "shell"}, &p); err != nil {
-			return err
-		}
-		return runningReady(&p)
-	})
+	p := waitRunningReady(t, k, ns, "shell", 30*time.Second)
 	if st := p.Status.InitContainerStatuses; len(st) != 1 || st[0].State.Terminated == nil || st[0].State.Terminated.Reason != "Completed" {
 		t.Errorf("init container status %+v", st)
 	}

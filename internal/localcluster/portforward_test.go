@@ -20,7 +20,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -77,13 +76,7 @@ func TestPortForward(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 60*time.Second, "kv-0 Running and Ready", func(ctx context.Context) error {
-		var p corev1.Pod
-		if err := k.Get(ctx, types.NamespacedName{Namespace: ns, Name: "kv-0"}, &p); err != nil {
-			return err
-		}
-		return runningReady(&p)
-	})
+	waitRunningReady(t, k, ns, "kv-0", 60*time.Second)
 
 	t.Run("service over websockets", func(t *testing.T) {
 		// svc/kv port 80 → the Pod's port named api (8080).

@@ -403,3 +403,16 @@ func lookup(t *testing.T, addr, name string) ([]string, int) {
 	}
 	return ips, r.Rcode
 }
+
+// waitRunningReady waits until pod ns/name runs and is ready, and returns it.
+func waitRunningReady(t *testing.T, k client.Client, ns, name string, timeout time.Duration) corev1.Pod {
+	t.Helper()
+	var p corev1.Pod
+	eventually(t, timeout, "pod "+name+" Running and Ready", func(ctx context.Context) error {
+		if err := k.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &p); err != nil {
+			return err
+		}
+		return runningReady(&p)
+	})
+	return p
+}
