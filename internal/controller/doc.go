@@ -11,10 +11,16 @@
 //	poddisruption.go   the PodDisruptionBudget (maxUnavailable 1)
 //	observe.go         the StatefulSet and its pods as they are
 //	scaledown.go       the scale-down state machine: leave before shrink
+//	rollout.go         the rolling-update partition: one caught-up pod at a time
 //	statefulset.go     the StatefulSet of node pods
 //	volumes.go         existing claims grown to a larger spec.storage.size
 //	observe.go         again, after the changes
 //	members.go         the membership as a ready node reports it
+//	rejoin.go          nodes that left but belong to the cluster asked to rejoin
+//
+// Before the steps, the yzma.io/pause annotation stops the pass (pause.go).
+// The manager caches only the nodes' pods and claims, never Secrets
+// (cache.go).
 //
 // The pod template gets a preferred pod anti-affinity on the Kubernetes node
 // unless the spec sets an affinity or topology spread constraints, and the
@@ -35,6 +41,13 @@
 // POST /cluster/leave on the pod (asynchronously, see leaves.go), confirms
 // through another member that the node has left, and only then lowers the
 // StatefulSet by one. The step in progress is recorded in the status, so a
-// restarted operator resumes it. Pods are reached through the NodeClient
+// restarted operator resumes it. A member the node proved it handed off to
+// that sees it dead confirms too (a lost leave announcement). Ways out, each
+// explicit: a pod no member ever saw is removed without a leave after
+// NeverMemberTimeout (it took no writes); a member that cannot hand off goes
+// only when the yzma.io/force-remove annotation names it, with a Warning
+// event and the ForceRemoved condition. While a scale-down runs no pod
+// moves to a new template, and a pod of an outdated revision stuck unready
+// is restarted so a fixed spec rolls out. Pods are reached through the NodeClient
 // interface (nodeclient.go), directly or through the API server's pod proxy.
 package controller
