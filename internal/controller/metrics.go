@@ -3,6 +3,8 @@ package controller
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 )
 
 // Manager metrics, served on the manager's metrics endpoint.
@@ -28,8 +30,27 @@ var (
 		Name: "yzma_operator_members",
 		Help: "Alive members of each YzmaCluster, as a ready node reports them.",
 	}, []string{"namespace", "name"})
+	scaleDownPhaseStarted = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "yzma_operator_scaledown_phase_started_timestamp_seconds",
+		Help: "When the scale-down step in progress of each YzmaCluster entered its phase (Unix time), by leaving pod and phase; absent while none runs.",
+	}, []string{"namespace", "name", "pod", "phase"})
 )
 
+// recordClusterMetrics sets the per-cluster series from c's status after a
+// pass; forgetClusterMetrics removes them once c is gone.
+func recordClusterMetrics(c *yzmav1.YzmaCluster) {
+	scaleDownPhaseStarted.DeletePartialMatch(prometheus.Labels{"namespace": c.Namespace, "name": c.Name})
+	if op := c.Status.ScaleDown; op != nil {
+		scaleDownPhaseStarted.WithLabelValues(c.Namespace, c.Name, op.Pod, string(op.Phase)).Set(float64(op.PhaseSince.Unix()))
+	}
+}
+
+func forgetClusterMetrics(namespace, name string) {
+	labels := prometheus.Labels{"namespace": namespace, "name": name}
+	scaleDownPhaseStarted.DeletePartialMatch(labels)
+	clusterMembers.DeletePartialMatch(labels)
+}
+
 func init() {
-	metrics.Registry.MustRegister(scaleDownSteps, leaveAttempts, leaveFailures, leaveDuration, clusterMembers)
+	metrics.Registry.MustRegister(scaleDownSteps, leaveAttempts, leaveFailures, leaveDuration, clusterMembers, scaleDownPhaseStarted)
 }

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 	nodeclient "github.com/yzma/yzma/node/client"
@@ -204,6 +205,9 @@ func TestFailedLeaveBlocksTheShrink(t *testing.T) {
 	if n := stsReplicas(t, c); n != 3 || podCount(t, c) != 3 {
 		t.Errorf("after a failed leave: StatefulSet %d, %d pods; want 3 and 3", n, podCount(t, c))
 	}
+	if got := phaseSeries(t, ns); len(got) != 1 || got[0] != "fail/fail-2/Leaving" {
+		t.Errorf("scale-down phase series %v, want fail/fail-2/Leaving", got)
+	}
 	if !meta.IsStatusConditionTrue(cl.Status.Conditions, yzmav1.ConditionDegraded) || cl.Status.Phase != yzmav1.ConditionDegraded ||
 		cl.Status.ScaleDown == nil || cl.Status.ScaleDown.Pod != "fail-2" || cl.Status.ScaleDown.LastError == "" {
 		t.Errorf("status after a failed leave: %+v", cl.Status)
@@ -228,6 +232,33 @@ func TestFailedLeaveBlocksTheShrink(t *testing.T) {
 	waitFor(t, "Degraded cleared", 10*time.Second, func() bool {
 		return meta.IsStatusConditionFalse(getCluster(t, ns, c.Name).Status.Conditions, yzmav1.ConditionDegraded)
 	})
+	waitFor(t, "no scale-down phase series once done", 10*time.Second, func() bool { return len(phaseSeries(t, ns)) == 0 })
+}
+
+// phaseSeries lists the yzma_operator_scaledown_phase_started_timestamp_seconds
+// series of namespace ns as "name/pod/phase".
+func phaseSeries(t *testing.T, ns string) []string {
+	t.Helper()
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range families {
+		if f.GetName() != "yzma_operator_scaledown_phase_started_timestamp_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["namespace"] == ns {
+				out = append(out, l["name"]+"/"+l["pod"]+"/"+l["phase"])
+			}
+		}
+	}
+	return out
 }
 
 func TestManagerRestartResumesTheScaleDown(t *testing.T) {

@@ -131,6 +131,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// must be the one acted on.
 	var c yzmav1.YzmaCluster
 	if err := r.APIReader.Get(ctx, req.NamespacedName, &c); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetClusterMetrics(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !c.DeletionTimestamp.IsZero() {
@@ -146,6 +149,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.event(&c, corev1.EventTypeWarning, reasonReconcileError, "Reconcile", "%v", err)
 	}
 	setStatus(&c, p.sts, p.image, err)
+	recordClusterMetrics(&c)
 	if uerr := r.Status().Update(ctx, &c); uerr != nil {
 		if apierrors.IsConflict(uerr) { // another pass wrote first: redo on its state
 			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
