@@ -264,7 +264,7 @@ func phaseSeries(t *testing.T, ns string) []string {
 func TestManagerRestartResumesTheScaleDown(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := &standIn{}
-	nodes.setStillIn(true) // the members keep listing the leaver: confirmation waits
+	nodes.setLeftAs("alive") // the members keep listing the leaver: confirmation waits
 	first := startManager(t, nodes)
 	c := newCluster(t, ns, "resume", 3)
 	startPodSim(t, c, false)
@@ -280,7 +280,7 @@ func TestManagerRestartResumesTheScaleDown(t *testing.T) {
 		t.Fatalf("StatefulSet shrunk to %d before the leave was confirmed", n)
 	}
 
-	nodes.setStillIn(false)
+	nodes.setLeftAs("")
 	startManager(t, nodes)
 	waitFor(t, "the new manager to finish the scale-down", 30*time.Second, func() bool {
 		return stsReplicas(t, c) == 1 && podCount(t, c) == 1 && getCluster(t, ns, c.Name).Status.ScaleDown == nil
@@ -316,7 +316,7 @@ func TestBrieflyMissingPodIsNoScaleIn(t *testing.T) {
 func TestScaleUpDuringScaleDownReverts(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := &standIn{}
-	nodes.setStillIn(true)
+	nodes.setLeftAs("alive")
 	startManager(t, nodes)
 	c := newCluster(t, ns, "revert", 4)
 	sim := startPodSim(t, c, false)
@@ -334,7 +334,7 @@ func TestScaleUpDuringScaleDownReverts(t *testing.T) {
 	// The node had left: it stays out, not ready, and says so, until the
 	// operator asks it to rejoin; its pod is not restarted.
 	sim.setUnready("revert-3", true)
-	nodes.setStillIn(false)
+	nodes.setLeftAs("")
 	waitFor(t, "revert-3 asked to rejoin", 20*time.Second, func() bool {
 		return slices.Contains(nodes.trail(), "rejoin revert-3") && len(eventsWithReason(t, ns, reasonRejoin)) == 1
 	})

@@ -18,8 +18,7 @@ type standIn struct {
 
 	mu        sync.Mutex
 	failLeave error
-	stillIn   bool            // without inner: members list left pods as alive
-	leftAs    string          // without inner: the state left pods are listed in ("" = left)
+	leftAs    string          // without inner: the state left pods are listed in ("" = left; "alive": still in)
 	handOffTo []string        // without inner: the peers a leave reports it handed off to
 	extra     []api.Member    // without inner: members listed besides the left pods
 	calls     []string        // "leave <pod>" / "members <pod>"
@@ -51,9 +50,11 @@ func (s *standIn) setFailLeave(err error) {
 	s.mu.Unlock()
 }
 
-func (s *standIn) setStillIn(v bool) {
+// setLeftAs sets the state the members list left pods in: "" (left),
+// "alive" (still in: confirmation waits) or "dead" (a lost announcement).
+func (s *standIn) setLeftAs(state string) {
 	s.mu.Lock()
-	s.stillIn = v
+	s.leftAs = state
 	s.mu.Unlock()
 }
 
@@ -114,9 +115,6 @@ func (s *standIn) Members(ctx context.Context, t Target) ([]api.Member, error) {
 	out := slices.Clone(s.extra)
 	for pod := range s.left {
 		state := cmp.Or(s.leftAs, "left")
-		if s.stillIn {
-			state = "alive"
-		}
 		out = append(out, api.Member{Name: pod, State: state})
 	}
 	return out, nil

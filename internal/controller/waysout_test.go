@@ -179,13 +179,16 @@ func TestPauseStopsReconciling(t *testing.T) {
 	})
 }
 
-// A template change during a scale-down moves no pod: the partition stays
-// at the replica count until the scale-down is over, so the leaving pod is
-// not restarted in the middle of its hand-off.
+// A template change during a scale-down is applied with the partition at
+// the replica count and the long grace period. envtest runs no StatefulSet
+// controller, so the StatefulSet has no revisions here and this checks the
+// applied object only: that the hold decides the partition is shown by
+// TestPlanRollout ("held by a scale-down") and, with the real controller,
+// by the end-to-end journey (the leaving pod is never recreated).
 func TestScaleDownHoldsTheRollout(t *testing.T) {
 	ns := newNamespace(t)
 	nodes := &standIn{}
-	nodes.setStillIn(true) // confirmation waits
+	nodes.setLeftAs("alive") // confirmation waits
 	startManager(t, nodes)
 	c := newCluster(t, ns, "hold", 3)
 	startPodSim(t, c, false)

@@ -77,12 +77,22 @@ func imageEntries(t *testing.T, archive, tag string) (v1.Image, map[string]entry
 	}
 	rc := mutate.Extract(img)
 	defer rc.Close()
-	tr := tar.NewReader(rc)
 	out := map[string]entry{}
+	readTar(t, rc, func(h *tar.Header, data []byte) {
+		p := "/" + strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+		out[p] = entry{typ: h.Typeflag, mode: h.Mode, uid: h.Uid, gid: h.Gid, data: string(data), time: h.ModTime}
+	})
+	return img, out
+}
+
+// readTar calls fn with each member of the tar stream r and its contents.
+func readTar(t *testing.T, r io.Reader, fn func(h *tar.Header, data []byte)) {
+	t.Helper()
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -91,10 +101,8 @@ func imageEntries(t *testing.T, archive, tag string) (v1.Image, map[string]entry
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := "/" + strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
-		out[p] = entry{typ: h.Typeflag, mode: h.Mode, uid: h.Uid, gid: h.Gid, data: string(data), time: h.ModTime}
+		fn(h, data)
 	}
-	return img, out
 }
 
 func TestWriteYzmaImage(t *testing.T) {
@@ -166,21 +174,7 @@ func TestDockerLoadFormat(t *testing.T) {
 	}
 	defer f.Close()
 	members := map[string][]byte{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		members[h.Name] = data
-	}
+	readTar(t, f, func(h *tar.Header, data []byte) { members[h.Name] = data })
 	var manifest []struct {
 		Config   string
 		RepoTags []string

@@ -466,17 +466,12 @@ func claims(t *testing.T, k *kube) []string {
 }
 
 // leaveEvents lists, oldest first, the pods of the operator's
-// LeaveSucceeded events about the YzmaCluster with this UID.
+// LeaveSucceeded events on the YzmaCluster uid.
 func leaveEvents(t *testing.T, k *kube, uid types.UID) []string {
-	var list corev1.EventList
-	if err := k.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	slices.SortFunc(list.Items, func(a, b corev1.Event) int { return a.EventTime.Compare(b.EventTime.Time) })
 	var pods []string
-	for _, e := range list.Items {
-		if e.Reason == "LeaveSucceeded" && e.InvolvedObject.UID == uid {
-			pods = append(pods, strings.Fields(e.Message)[1]) // "pod X handed …"
+	for _, e := range clusterEvents(t, k, uid) {
+		if msg, ok := strings.CutPrefix(e, "LeaveSucceeded "); ok {
+			pods = append(pods, strings.Fields(msg)[1]) // "pod X handed …"
 		}
 	}
 	return pods
@@ -552,12 +547,14 @@ func (tr *scaleDownTrail) stop() []string {
 	return out
 }
 
-// clusterEvents lists the YzmaCluster's events as "Reason message".
+// clusterEvents lists the YzmaCluster's events, oldest first, as
+// "Reason message".
 func clusterEvents(t *testing.T, k *kube, uid types.UID) []string {
 	var list corev1.EventList
 	if err := k.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
+	slices.SortFunc(list.Items, func(a, b corev1.Event) int { return a.EventTime.Compare(b.EventTime.Time) })
 	var out []string
 	for _, e := range list.Items {
 		if e.InvolvedObject.UID == uid {
