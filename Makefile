@@ -32,7 +32,8 @@ FUZZ_TARGETS ?= \
 	./node/httpapi:FuzzKeyOf \
 	./node/crdt:FuzzDecodeToken \
 	./node/cluster:FuzzDecodeOps \
-	./node/store:FuzzSnapshotDecode
+	./node/store:FuzzSnapshotDecode \
+	./node/creds:FuzzParse
 
 .PHONY: all
 all: build

@@ -3,9 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"time"
 
 	"github.com/hashicorp/memberlist"
 
@@ -27,10 +24,6 @@ func enableFaults(ccfg *cluster.Config, path string, log *slog.Logger) error {
 	ccfg.WrapGossip = func(t memberlist.NodeAwareTransport) memberlist.NodeAwareTransport {
 		return faultnet.WrapTransport(t, rules)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = rules.DialContext(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
-	// The 60 s bound of the transport's default client (snapshots too,
-	// which are small in tests).
-	ht.Client = &http.Client{Timeout: 60 * time.Second, Transport: tr}
+	ht.DialWith = rules.DialContext
 	return nil
 }

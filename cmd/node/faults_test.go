@@ -24,14 +24,14 @@ func TestEnableFaults(t *testing.T) {
 	if err := enableFaults(ccfg, rules, log); err != nil {
 		t.Fatal(err)
 	}
-	if ccfg.WrapGossip == nil || ht.Client == nil {
-		t.Fatalf("gossip wrapped %v, replication client set %v", ccfg.WrapGossip != nil, ht.Client != nil)
+	if ccfg.WrapGossip == nil || ht.DialWith == nil {
+		t.Fatalf("gossip wrapped %v, replication dials filtered %v", ccfg.WrapGossip != nil, ht.DialWith != nil)
 	}
 	if !strings.Contains(logs.String(), "TEST FAULT INJECTION IS ON") {
 		t.Fatalf("no warning logged: %s", logs.String())
 	}
 	// The replication channel obeys the rules.
-	if _, err := ht.VersionVector(t.Context(), "127.0.0.1:1"); !errors.Is(err, faultnet.ErrBlocked) {
+	if _, err := ht.VersionVector(t.Context(), cluster.Endpoint{Addr: "127.0.0.1:1"}); !errors.Is(err, faultnet.ErrBlocked) {
 		t.Fatalf("call to a blocked peer: %v", err)
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd    *exec.Cmd
 	url    string
+	env    map[string]string // the YZMA_* settings it was started with
 	logs   *syncBuffer
 	exited chan struct{}
 	err    error // Wait's result, once exited is closed
@@ -63,7 +65,12 @@ func startNode(t testing.TB, dbPath string, extraEnv ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{}), env: map[string]string{}}
+	for _, kv := range cmd.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			p.env[k] = v
+		}
+	}
 	addr := make(chan string, 1)
 	logsDone := make(chan struct{})
 	go func() {
@@ -71,9 +78,9 @@ func startNode(t testing.TB, dbPath string, extraEnv ...string) *proc {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			_, _ = fmt.Fprintln(p.logs, sc.Text()) // a syncBuffer write does not fail
-			var rec struct{ Msg, Addr string }
+			var rec struct{ Msg, URL string }
 			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "http api listening" {
-				addr <- rec.Addr
+				addr <- rec.URL
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
@@ -91,16 +98,43 @@ func startNode(t testing.TB, dbPath string, extraEnv ...string) *proc {
 		}
 	})
 	select {
-	case a := <-addr:
-		p.url = "http://" + a
+	case u := <-addr:
+		p.url = u
 	case <-p.exited:
 		t.Fatalf("node exited at start: %v\n%s", p.err, p.logs.String())
 	case <-time.After(15 * time.Second):
 		t.Fatalf("node did not report its address:\n%s", p.logs.String())
 	}
-	c := newClient(t, p.url)
+	// Up is all this asks: over TLS, without verifying who answers.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a liveness wait, not a check
+	t.Cleanup(hc.CloseIdleConnections)
+	c, err := client.New(p.url, client.WithHTTPClient(hc))
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "/healthz", 10*time.Second, func() bool { return c.Healthz(t.Context()) == nil })
 	return p
+}
+
+// client is a client of the node, over HTTPS with its own CA and name
+// when it serves TLS, sending token when not empty.
+func (p *proc) client(t testing.TB, token string) *client.Client {
+	t.Helper()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	t.Cleanup(hc.CloseIdleConnections)
+	if strings.HasPrefix(p.url, "https:") {
+		cfg, err := client.TLSFiles{CA: p.env["YZMA_TLS_CA_FILE"], ServerName: p.env["YZMA_API_ADVERTISE_NAME"]}.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc.Transport = &http.Transport{TLSClientConfig: cfg}
+	}
+	c, err := client.New(p.url, client.WithHTTPClient(hc), client.WithBearerToken(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // freePort returns a port free for both TCP and UDP on 127.0.0.1.
@@ -232,6 +266,7 @@ func TestSIGTERM(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "data.db")
 	p := startNode(t, db)
 	c := newClient(t, p.url)
+	waitFor(t, "/readyz", 10*time.Second, func() bool { return c.Readyz(t.Context()) == nil })
 	for i := range 20 {
 		if _, err := c.Put(t.Context(), fmt.Sprintf("k%d", i), []byte(fmt.Sprint(i)), ""); err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/yzma/yzma/node"
 	"github.com/yzma/yzma/node/cluster"
 	"github.com/yzma/yzma/node/config"
+	"github.com/yzma/yzma/node/creds"
 	"github.com/yzma/yzma/node/faultnet"
 	"github.com/yzma/yzma/node/httpapi"
 )
@@ -79,17 +79,17 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 // A non-empty faultsFile filters the node's network through that test
 // fault rules file (package faultnet).
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, faultsFile string) (err error) {
-	token, err := cfg.API.AuthTokenValue()
+	cr, err := cfg.LoadCredentials()
 	if err != nil {
 		return err
+	}
+	for _, hole := range cfg.Insecure() {
+		log.Warn("INSECURE: "+hole+"; see the README's Security section", "api", cfg.API.Bind, "gossip", cfg.Peering.BindAddr)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	ccfg, err := clusterConfig(cfg.Peering, cfg.API, token)
-	if err != nil {
-		return err
-	}
+	ccfg := clusterConfig(cfg, cr)
 	if faultsFile != "" {
 		if err := enableFaults(ccfg, faultsFile, log); err != nil {
 			return err
@@ -110,7 +110,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, faultsFile 
 	log.Info("node started", "node_id", n.ID().String(), "name", cfg.Peering.Name, "db", cfg.Server.DBPath)
 
 	h, err := httpapi.New(n, httpapi.Options{
-		MaxBodyBytes: cfg.API.MaxBodyBytes, AuthToken: token, Registerer: reg, Gatherer: reg, Logger: log,
+		MaxBodyBytes: cfg.API.MaxBodyBytes, Registerer: reg, Gatherer: reg, Logger: log,
+		Auth:             httpapi.Auth{Tokens: cr.Tokens, Peers: cr.Peer, PeerCerts: cr.TLS != nil && cr.TLS.HasCA()},
 		MaxPendingWrites: cfg.Server.MaxQueuedWrites,
 	})
 	if err != nil {
@@ -125,14 +126,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, faultsFile 
 		return d.Std()
 	}
 	srv, err := httpapi.Listen(cfg.API.Bind, h, httpapi.ServeOptions{
-		TLSCertFile: cfg.API.TLSCertFile, TLSKeyFile: cfg.API.TLSKeyFile, Logger: log,
+		TLS: cr.TLS, Logger: log,
 		ReadHeaderTimeout: timeout(cfg.API.ReadHeaderTimeout), ReadTimeout: timeout(cfg.API.ReadTimeout),
 		IdleTimeout: timeout(cfg.API.IdleTimeout),
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("http api listening", "addr", srv.Addr().String(), "url", srv.URL(), "auth", token != "")
+	log.Info("http api listening", "addr", srv.Addr().String(), "url", srv.URL(),
+		"client_auth", cfg.ClientAuth(), "peer_auth", cfg.PeerAuth(), "tls_ca", cfg.API.TLSCAFile != "")
+	go watchCredentials(ctx, log, cr)
 	if err := n.SetAPIAddr(apiAddr(cfg.Peering, srv.Addr())); err != nil {
 		return err
 	}
@@ -195,19 +198,9 @@ func (p *peerList) Set(v string) error {
 	return nil
 }
 
-// clusterConfig maps the Peering section to the cluster's configuration.
-func clusterConfig(p config.Peering, a config.API, token string) (*cluster.Config, error) {
-	var key []byte
-	if p.GossipKey != "" {
-		var err error
-		if key, err = base64.StdEncoding.DecodeString(p.GossipKey); err != nil {
-			return nil, fmt.Errorf("Peering.GossipKey: %w", err)
-		}
-	}
-	scheme := "http"
-	if a.TLSCertFile != "" {
-		scheme = "https"
-	}
+// clusterConfig maps the configuration to the cluster's.
+func clusterConfig(cfg config.Config, cr config.Credentials) *cluster.Config {
+	p := cfg.Peering
 	var resolver *net.Resolver // nil: the system's
 	if p.DNSServer != "" {
 		resolver = cluster.DNSResolver(p.DNSServer)
@@ -215,10 +208,84 @@ func clusterConfig(p config.Peering, a config.API, token string) (*cluster.Confi
 	return &cluster.Config{
 		Name: p.Name, BindAddr: p.BindAddr, BindPort: p.BindPort,
 		AdvertiseAddr: p.AdvertiseAddress, AdvertisePort: p.AdvertisePort,
-		Seeds: p.Join, SeedDNS: p.SeedDNS, Resolver: resolver, GossipKey: key,
+		Seeds: p.Join, SeedDNS: p.SeedDNS, Resolver: resolver, GossipKeys: cr.GossipKeys,
+		APIName: cfg.API.AdvertiseName, APITLS: cr.TLS != nil,
 		JoinTimeout: p.JoinTimeout.Std(), DeadGrace: p.DeadMemberGrace.Std(), MaxLogBytes: p.MaxLogBytes,
-		Transport: &cluster.HTTPTransport{Scheme: scheme, Token: token},
-	}, nil
+		Transport: &cluster.HTTPTransport{TLS: cr.TLS, Peer: cr.Peer, Name: p.Name, Source: sourceIP(cfg)},
+	}
+}
+
+// sourceIP is the local address calls to peers leave from: the host the
+// API is advertised on, when it is an address of this machine.
+func sourceIP(cfg config.Config) net.IP {
+	apiHost, _, _ := net.SplitHostPort(cfg.API.Bind)
+	ip := net.ParseIP(advertiseHost(cfg.Peering, apiHost))
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	if ip.IsLoopback() {
+		return ip
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return ip
+		}
+	}
+	return nil
+}
+
+func unspecifiedHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
+}
+
+// watchCredentials reports, every credentialCheck until ctx ends, the
+// credential files that a reload could not use (the previous values stay
+// in force meanwhile).
+func watchCredentials(ctx context.Context, log *slog.Logger, cr config.Credentials) {
+	t := time.NewTicker(credentialCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, c := range []struct {
+			name string
+			err  func() error
+		}{
+			{"client tokens", errOf(cr.Tokens)},
+			{"peer secrets", errOf(cr.Peer)},
+			{"gossip keys", errOf(cr.GossipKeys)},
+			{"TLS certificate, key or CA", func() error {
+				if cr.TLS == nil {
+					return nil
+				}
+				return cr.TLS.Err()
+			}},
+		} {
+			if err := c.err(); err != nil {
+				log.Warn("credentials could not be reloaded: the previous ones stay in use", "credentials", c.name, "error", err)
+			}
+		}
+	}
+}
+
+// credentialCheck is how often unusable credential files are reported.
+const credentialCheck = 30 * time.Second
+
+func errOf[T any](f *creds.File[T]) func() error {
+	return func() error {
+		if f == nil {
+			return nil
+		}
+		return f.Err()
+	}
 }
 
 // apiAddr is where peers reach the HTTP API listening on listen: the
@@ -226,12 +293,19 @@ func clusterConfig(p config.Peering, a config.API, token string) (*cluster.Confi
 // host when that is unspecified) with the API's port.
 func apiAddr(p config.Peering, listen net.Addr) string {
 	apiHost, apiPort, _ := net.SplitHostPort(listen.String())
+	return net.JoinHostPort(advertiseHost(p, apiHost), apiPort)
+}
+
+// advertiseHost is the host peers reach the API on: the advertised gossip
+// address, or the gossip bind address, or the API's own host when that is
+// unspecified.
+func advertiseHost(p config.Peering, apiHost string) string {
 	host := p.AdvertiseAddress
-	if host == "" {
+	if unspecifiedHost(host) {
 		host = p.BindAddr
 	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+	if unspecifiedHost(host) {
 		host = apiHost
 	}
-	return net.JoinHostPort(host, apiPort)
+	return host
 }

@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/yzma/yzma/internal/testpki"
 	"github.com/yzma/yzma/node"
 	"github.com/yzma/yzma/node/api"
+	"github.com/yzma/yzma/node/creds"
 	"github.com/yzma/yzma/node/httpapi"
 )
 
@@ -234,10 +237,70 @@ func TestLocalServer(t *testing.T) {
 		{map[string]string{"YZMA_API_BIND": ":9000", "YZMA_BIND_HOST": "127.1.0.7"}, "http://127.1.0.7:9000"},
 		{map[string]string{"YZMA_API_BIND": "10.0.0.5:8080", "YZMA_BIND_HOST": "127.1.0.7"}, "http://10.0.0.5:8080"},
 		{map[string]string{"YZMA_API_BIND": "nonsense"}, defaultServer},
+		{map[string]string{"YZMA_API_BIND": ":8443", "YZMA_TLS_CERT_FILE": "/tls/tls.crt"}, "https://127.0.0.1:8443"},
 	} {
 		lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
 		if got := localServer(lookup); got != tt.want {
 			t.Errorf("env %v: %s, want %s", tt.env, got, tt.want)
 		}
+	}
+}
+
+// TestTLSAndPodDefaults: inside a node's container, yzmactl finds the node
+// over HTTPS from its environment alone (CA, certificate name, the first
+// read-write token of its tokens file); from outside it needs --cacert and
+// a token, and fails on a node it cannot verify.
+func TestTLSAndPodDefaults(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "cluster CA")
+	files := ca.WriteFiles(t, filepath.Join(dir, "tls"), "pod-0.peers.test")
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("ro reader\nrw admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Open(node.Options{DBPath: filepath.Join(dir, "data.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	tk, err := creds.NewFile(func(raw [][]byte) (creds.Tokens, error) { return creds.ParseTokens(raw[0]) }, tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := httpapi.New(n, httpapi.Options{Auth: httpapi.Auth{Tokens: tk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := creds.NewTLS(files.Cert, files.Key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = kp.ServerConfig()
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+
+	pod := &ctl{t: t, env: map[string]string{
+		"YZMA_API_BIND": ":" + port, "YZMA_TLS_CERT_FILE": files.Cert, "YZMA_TLS_CA_FILE": files.CA,
+		"YZMA_API_ADVERTISE_NAME": "pod-0.peers.test", "YZMA_AUTH_TOKEN_FILE": tokens,
+	}}
+	pod.ok("", "put", "k", "from the pod")
+	if got := pod.ok("", "get", "k"); got != "from the pod" {
+		t.Fatalf("get in the pod: %q", got)
+	}
+
+	outside := &ctl{t: t, env: map[string]string{"YZMA_SERVER": "https://" + srv.Listener.Addr().String()}}
+	if r := outside.run("", "get", "k", "--token", "reader", "--cacert", files.CA, "--server-name", "pod-0.peers.test"); r.code != exitOK || r.stdout != "from the pod" {
+		t.Fatalf("reader with --cacert: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := outside.run("v", "put", "k", "--token", "reader", "--cacert", files.CA, "--server-name", "pod-0.peers.test"); r.code != exitError || !strings.Contains(r.stderr, "403") {
+		t.Fatalf("put with a read-only token: %d %q", r.code, r.stderr)
+	}
+	if r := outside.run("", "get", "k", "--token", "admin"); r.code != exitError || !strings.Contains(r.stderr, "certificate") {
+		t.Fatalf("without the CA: %d %q", r.code, r.stderr)
+	}
+	if r := outside.run("", "get", "k", "--token", "admin", "--cacert", files.CA); r.code != exitError || !strings.Contains(r.stderr, "certificate") {
+		t.Fatalf("the node's IP is not its certificate's name: %d %q", r.code, r.stderr)
 	}
 }

@@ -7,11 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/yzma/yzma/node/client"
+	"github.com/yzma/yzma/node/creds"
 )
 
 // Exit codes.
@@ -27,7 +30,7 @@ const defaultServer = "http://127.0.0.1:8080"
 // environment holds, as in `kubectl exec POD -- /yzmactl`, where the node's
 // YZMA_API_BIND (e.g. ":8080") and, on a host that gives each pod its own
 // loopback address (the local cluster), YZMA_BIND_HOST say where it
-// listens; else defaultServer.
+// listens, over HTTPS when YZMA_TLS_CERT_FILE is set; else defaultServer.
 func localServer(lookupEnv func(string) (string, bool)) string {
 	bind, _ := lookupEnv("YZMA_API_BIND")
 	host, port, err := net.SplitHostPort(bind)
@@ -40,7 +43,29 @@ func localServer(lookupEnv func(string) (string, bool)) string {
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	scheme := "http"
+	if cert, _ := lookupEnv("YZMA_TLS_CERT_FILE"); cert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// localToken is the default token in a node's container: the node's own
+// YZMA_AUTH_TOKEN, or the first read-write token of its YZMA_AUTH_TOKEN_FILE.
+func localToken(lookupEnv func(string) (string, bool)) string {
+	if tok, _ := lookupEnv("YZMA_AUTH_TOKEN"); tok != "" {
+		return tok
+	}
+	file, _ := lookupEnv("YZMA_AUTH_TOKEN_FILE")
+	if file == "" {
+		return ""
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	tok, _ := creds.FirstReadWrite(raw)
+	return tok
 }
 
 // globals are the flags every command shares.
@@ -48,12 +73,22 @@ type globals struct {
 	server  string
 	token   string
 	timeout time.Duration
+	tls     client.TLSFiles
 }
 
 // client builds the API client the flags describe.
 func (g *globals) client() (*client.Client, error) {
-	return client.New(g.server, client.WithBearerToken(g.token),
-		client.WithHTTPClient(&http.Client{Timeout: g.timeout}))
+	hc := &http.Client{Timeout: g.timeout}
+	if strings.HasPrefix(g.server, "https:") {
+		cfg, err := g.tls.Config()
+		if err != nil {
+			return nil, err
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		hc.Transport = tr
+	}
+	return client.New(g.server, client.WithBearerToken(g.token), client.WithHTTPClient(hc))
 }
 
 // execute runs the command line and returns the exit code.
@@ -85,17 +120,26 @@ func newRootCmd(lookupEnv func(string) (string, bool)) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	server, ok := lookupEnv("YZMA_SERVER")
-	if !ok || server == "" {
+	env := func(name string) string { v, _ := lookupEnv(name); return v }
+	server, ca := env("YZMA_SERVER"), env("YZMA_CACERT")
+	if server == "" { // in a node's container: that node, as it is configured
 		server = localServer(lookupEnv)
+		if ca == "" {
+			ca = env("YZMA_TLS_CA_FILE")
+		}
+		g.tls.ServerName = env("YZMA_API_ADVERTISE_NAME") // the node's certificate names it, not its IP
 	}
-	token, _ := lookupEnv("YZMA_TOKEN")
+	token := env("YZMA_TOKEN")
 	if token == "" {
-		token, _ = lookupEnv("YZMA_AUTH_TOKEN") // in a node's container: the node's own token
+		token = localToken(lookupEnv)
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&g.server, "server", server, "node API base URL (env YZMA_SERVER)")
 	f.StringVar(&g.token, "token", token, "bearer token (env YZMA_TOKEN)")
+	f.StringVar(&g.tls.CA, "cacert", ca, "CA bundle `file` that verifies the node's certificate (env YZMA_CACERT; default: the system roots)")
+	f.StringVar(&g.tls.Cert, "cert", env("YZMA_CERT"), "client certificate `file` (env YZMA_CERT)")
+	f.StringVar(&g.tls.Key, "key", env("YZMA_KEY"), "client key `file` (env YZMA_KEY)")
+	f.StringVar(&g.tls.ServerName, "server-name", g.tls.ServerName, "name the node's certificate must hold (default: the host of --server)")
 	f.DurationVar(&g.timeout, "timeout", 30*time.Second, "timeout of each request")
 	root.AddCommand(newGetCmd(g), newPutCmd(g), newDelCmd(g), newListCmd(g), newRejoinCmd(g))
 	return root

@@ -24,6 +24,11 @@ const (
 // exactly what the token names.
 const ContextHeader = "X-Yzma-Context"
 
+// PeerHeader names, on a peer's request to /internal/*, the member
+// sending it, so that a refusal or a rejected batch is logged with the
+// peer's name. It is a claim, not a credential.
+const PeerHeader = "X-Yzma-Peer"
+
 // Envelope status values.
 const (
 	StatusOK    = "ok"

@@ -56,7 +56,14 @@ type meta struct {
 	// means a restart (perhaps from an older copy of its data), so what it
 	// was known to hold is known no more.
 	Origin crdt.NodeID `cbor:"4,keyasint,omitempty"`
+	// APIName is the name the API's certificate holds; TLS says the API
+	// speaks HTTPS (members of older versions announce neither: plain
+	// HTTP, as they serve).
+	APIName string `cbor:"5,keyasint,omitempty"`
+	TLS     bool   `cbor:"6,keyasint,omitempty"`
 }
+
+func (m meta) endpoint() Endpoint { return Endpoint{Addr: m.API, Name: m.APIName, TLS: m.TLS} }
 
 // Cluster is this node's membership and replication.
 type Cluster struct {
@@ -73,6 +80,8 @@ type Cluster struct {
 	sessMu   sync.Mutex
 	closed   bool // guarded by sessMu
 	bindPort int  // guarded by sessMu: the gossip port the first session bound
+
+	keyring *memberlist.Keyring // nil: gossip not encrypted; shared by the sessions
 
 	mu    sync.Mutex
 	peers map[string]*peer      // live members by name, this node excluded
@@ -115,6 +124,14 @@ func New(cfg Config, st *store.Store) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, store: st, log: cfg.Logger.With("member", cfg.Name), peers: map[string]*peer{}, gone: map[string]goneMember{}}
+	if cfg.GossipKeys != nil {
+		keys := cfg.GossipKeys.Get()
+		kr, err := memberlist.NewKeyring(keys, keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("cluster: gossip keys: %w", err)
+		}
+		c.keyring = kr
+	}
 	c.metrics = newMetrics(c, cfg.Registerer)
 	if mark, ok := st.Left(); ok {
 		c.left = &LeaveResult{VersionVector: mark.VersionVector, Peers: mark.Peers}
@@ -160,6 +177,10 @@ func (c *Cluster) startSession(replicate bool) (*session, error) {
 		c.wg.Add(2)
 		go c.every(s.ctx, c.cfg.AntiEntropyInterval, c.antiEntropyRound)
 		go c.every(s.ctx, c.cfg.PruneInterval, c.pruneRound)
+		if c.keyring != nil {
+			c.wg.Add(1)
+			go c.every(s.ctx, keyringInterval, func(context.Context) { c.syncKeyring() })
+		}
 		if len(c.cfg.Seeds) > 0 || c.cfg.SeedDNS != "" {
 			c.wg.Add(1)
 			go c.every(s.ctx, c.cfg.ReseedInterval, func(context.Context) { c.reseedRound(s) })
@@ -183,7 +204,7 @@ func (c *Cluster) createMemberlist(s *session) (*memberlist.Memberlist, error) {
 		mc.BindPort = c.bindPort
 	}
 	mc.AdvertiseAddr, mc.AdvertisePort = cfg.AdvertiseAddr, cfg.AdvertisePort
-	mc.SecretKey = cfg.GossipKey
+	mc.Keyring = c.keyring
 	mc.Delegate = (*delegate)(c)
 	mc.Events = &events{c: c, s: s}
 	mc.Ping = (*pings)(c)
@@ -453,15 +474,15 @@ func (c *Cluster) catchUp(ctx context.Context) error {
 // this node lacks, origin by origin.
 func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
 	c.metrics.rounds.Inc()
-	api := p.apiAddr()
-	theirs, err := c.cfg.Transport.VersionVector(ctx, api)
+	ep := p.endpoint()
+	theirs, err := c.cfg.Transport.VersionVector(ctx, ep)
 	if err != nil {
 		return err
 	}
 	p.observe(theirs)
 	for origin, upTo := range theirs {
 		for mine := c.store.VersionVector()[origin]; mine < upTo; mine = c.store.VersionVector()[origin] {
-			ops, err := c.cfg.Transport.Pull(ctx, api, origin, mine, batchOps, batchBytes)
+			ops, err := c.cfg.Transport.Pull(ctx, ep, origin, mine, batchOps, batchBytes)
 			if errors.Is(err, store.ErrPruned) {
 				if err := c.snapshotFrom(ctx, p); err != nil {
 					return err
@@ -473,6 +494,10 @@ func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
 			}
 			if len(ops) == 0 {
 				break
+			}
+			if err := c.checkPulled(ctx, p, origin, mine, upTo, ops); err != nil {
+				c.log.Warn("rejected operations pulled from a peer", "peer", p.name, "api", ep.Addr, "error", err)
+				return err
 			}
 			n, err := c.store.ApplyRemote(ctx, ops)
 			if err != nil {
@@ -489,13 +514,18 @@ func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
 // was already pruned from the peer's log.
 func (c *Cluster) snapshotFrom(ctx context.Context, p *peer) error {
 	c.log.Info("too far behind for the log: taking a snapshot", "peer", p.name)
-	body, err := c.cfg.Transport.Snapshot(ctx, p.apiAddr())
+	body, err := c.cfg.Transport.Snapshot(ctx, p.endpoint())
 	if err != nil {
 		return fmt.Errorf("snapshot from %s: %w", p.name, err)
 	}
 	defer body.Close()
 	counted := &countingReader{r: body}
-	err = c.store.ApplySnapshot(ctx, counted)
+	err = c.store.ApplySnapshotChecked(ctx, counted, func(vv crdt.VersionVector) error {
+		return c.checkClaims(ctx, vv, p, "")
+	})
+	if errors.Is(err, store.ErrBadSnapshot) {
+		c.log.Warn("rejected a peer's snapshot", "peer", p.name, "error", err)
+	}
 	c.metrics.snapshots.Inc()
 	c.metrics.pulledBytes.Add(float64(counted.n))
 	if err != nil {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/yzma/yzma/node/creds"
 )
 
 // Config configures a member.
@@ -30,9 +33,16 @@ type Config struct {
 	// Resolver looks up SeedDNS and the host names among Seeds; nil is the
 	// system resolver. DNSResolver makes one that asks a given server.
 	Resolver *net.Resolver
-	// GossipKey encrypts gossip (16, 24 or 32 bytes); empty: no encryption.
-	// Members with different keys cannot talk to each other.
-	GossipKey []byte
+	// APIName is the name in the API's TLS certificate that peers verify
+	// (empty: the API address's host); APITLS says the API speaks HTTPS.
+	// Both are gossiped with the API address.
+	APIName string
+	APITLS  bool
+	// GossipKeys encrypt gossip: the first (the primary) encrypts, every
+	// one decrypts, so a rotation never splits the cluster; they are
+	// followed as their source changes. nil: no encryption. Members with
+	// no key in common cannot talk to each other.
+	GossipKeys *creds.File[[][]byte]
 	// Memberlist returns the base memberlist configuration (profile); nil is
 	// memberlist.DefaultLANConfig.
 	Memberlist func() *memberlist.Config
@@ -66,10 +76,18 @@ func (c *Config) setDefaults() error {
 	if c.Name == "" {
 		return fmt.Errorf("cluster: member name is required")
 	}
-	switch len(c.GossipKey) {
-	case 0, 16, 24, 32:
-	default:
-		return fmt.Errorf("cluster: gossip key is %d bytes; want 16, 24 or 32", len(c.GossipKey))
+	if c.GossipKeys != nil {
+		keys := c.GossipKeys.Get()
+		if len(keys) == 0 {
+			return errors.New("cluster: no gossip key")
+		}
+		for _, k := range keys {
+			switch len(k) {
+			case 16, 24, 32:
+			default:
+				return fmt.Errorf("cluster: gossip key is %d bytes; want 16, 24 or 32", len(k))
+			}
+		}
 	}
 	if c.Memberlist == nil {
 		c.Memberlist = memberlist.DefaultLANConfig

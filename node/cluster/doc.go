@@ -24,6 +24,27 @@
 // perhaps from an older copy of its data, so what it was known to hold is
 // forgotten and learnt again from its version vector.
 //
+// Security. Gossip is encrypted and authenticated with memberlist's
+// keyring when Config.GossipKeys is set: the first key encrypts, every key
+// decrypts, and the keyring follows the keys' source (syncKeyring), so a
+// key rotates without a split (install, use, remove). A member without a
+// key in common never joins, so nobody ever dials the API address it would
+// advertise. The data channel (HTTPTransport) dials the address a peer
+// gossips but, over TLS, verifies the certificate for the name it gossips
+// (its pod's DNS name) against the cluster CA, and presents this node's
+// certificate and the peer secret; peers accept nobody else on /internal/*
+// (package httpapi). Calls leave from the advertised IP (HTTPTransport.Source)
+// so that a receiver can tell who pushed.
+//
+// Nothing a peer sends is trusted (trust.go): a pushed or pulled batch and
+// a snapshot's version vector may not claim counters of a live member's
+// current origin beyond what that member itself reports (it is asked when
+// the claim exceeds what it last said), a pulled batch no counter beyond the
+// sender's own vector, and none may claim this process's origin (package
+// store). Such claims would make this replica skip the real operations
+// under those counters for good; they are refused (ErrForged) and logged
+// with the peer's name. Origins of no live member cannot be checked.
+//
 // Seeds: Join contacts the configured gossip addresses and the A/AAAA
 // records of SeedDNS (a headless Service in Kubernetes), host names resolved
 // with Config.Resolver (the system's, or DNSResolver for a DNS server of the

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/node/creds"
 	"github.com/yzma/yzma/node/store"
 )
 
@@ -36,7 +37,15 @@ func (l *logSink) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func withGossipKey(key []byte) func(*Config) { return func(c *Config) { c.GossipKey = key } }
+func withGossipKey(key []byte) func(*Config) { return func(c *Config) { c.GossipKeys = keysOf(key) } }
+
+// keysOf is a source of the one gossip key key; none for an empty key.
+func keysOf(key []byte) *creds.File[[][]byte] {
+	if len(key) == 0 {
+		return nil
+	}
+	return creds.Static([][]byte{key})
+}
 
 func withSeeds(seeds ...string) func(*Config) { return func(c *Config) { c.Seeds = seeds } }
 
@@ -76,7 +85,7 @@ func TestGossipKeySizes(t *testing.T) {
 						t.Error(err)
 					}
 				}()
-				c, err := New(Config{Name: "bad-key", BindAddr: "127.0.0.1", GossipKey: key}, st)
+				c, err := New(Config{Name: "bad-key", BindAddr: "127.0.0.1", GossipKeys: keysOf(key)}, st)
 				if err == nil {
 					_ = c.Close()
 					t.Fatal("New accepted the key")

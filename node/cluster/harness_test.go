@@ -51,32 +51,32 @@ type cutTransport struct {
 	self string
 }
 
-func (c cutTransport) VersionVector(ctx context.Context, addr string) (crdt.VersionVector, error) {
-	if c.net.blocked(c.self, addr) {
+func (c cutTransport) VersionVector(ctx context.Context, ep Endpoint) (crdt.VersionVector, error) {
+	if c.net.blocked(c.self, ep.Addr) {
 		return nil, errCut
 	}
-	return c.Transport.VersionVector(ctx, addr)
+	return c.Transport.VersionVector(ctx, ep)
 }
 
-func (c cutTransport) Push(ctx context.Context, addr string, ops []crdt.Op) (crdt.VersionVector, error) {
-	if c.net.blocked(c.self, addr) {
+func (c cutTransport) Push(ctx context.Context, ep Endpoint, ops []crdt.Op) (crdt.VersionVector, error) {
+	if c.net.blocked(c.self, ep.Addr) {
 		return nil, errCut
 	}
-	return c.Transport.Push(ctx, addr, ops)
+	return c.Transport.Push(ctx, ep, ops)
 }
 
-func (c cutTransport) Pull(ctx context.Context, addr string, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
-	if c.net.blocked(c.self, addr) {
+func (c cutTransport) Pull(ctx context.Context, ep Endpoint, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
+	if c.net.blocked(c.self, ep.Addr) {
 		return nil, errCut
 	}
-	return c.Transport.Pull(ctx, addr, origin, after, limit, maxBytes)
+	return c.Transport.Pull(ctx, ep, origin, after, limit, maxBytes)
 }
 
-func (c cutTransport) Snapshot(ctx context.Context, addr string) (io.ReadCloser, error) {
-	if c.net.blocked(c.self, addr) {
+func (c cutTransport) Snapshot(ctx context.Context, ep Endpoint) (io.ReadCloser, error) {
+	if c.net.blocked(c.self, ep.Addr) {
 		return nil, errCut
 	}
-	return c.Transport.Snapshot(ctx, addr)
+	return c.Transport.Snapshot(ctx, ep)
 }
 
 // testNode is one member: a store on a file, gossip on its own 127.0.0.x
@@ -127,7 +127,7 @@ func (n *testNet) startNodeWith(name string, ip int, dbPath string, opts ...func
 		LeaveTimeout:        5 * time.Second,
 		AntiEntropyInterval: 200 * time.Millisecond,
 		PruneInterval:       time.Hour, // tests prune explicitly
-		Transport:           cutTransport{Transport: &HTTPTransport{}, net: n, self: tn.api},
+		Transport:           cutTransport{Transport: &HTTPTransport{Source: net.ParseIP(addr)}, net: n, self: tn.api},
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -220,7 +220,7 @@ func (c *Cluster) handOff(ctx context.Context) (*LeaveResult, error) {
 		res := &LeaveResult{VersionVector: target, Peers: map[string]crdt.VersionVector{}}
 		var behind []string
 		for _, p := range peers {
-			vv, err := c.cfg.Transport.VersionVector(ctx, p.apiAddr())
+			vv, err := c.cfg.Transport.VersionVector(ctx, p.endpoint())
 			if err == nil {
 				p.observe(vv)
 			}

@@ -37,7 +37,7 @@ func stateName(s memberlist.NodeStateType) string {
 func memberView(p *peer, s memberlist.NodeStateType) Member {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	m := Member{Name: p.name, Addr: p.addr, API: p.api, State: stateName(s), NodeID: p.id.String(), Lag: -1}
+	m := Member{Name: p.name, Addr: p.addr, API: p.ep.Addr, State: stateName(s), NodeID: p.id.String(), Lag: -1}
 	if p.vv != nil {
 		m.Lag = int64(p.vv.Behind(p.c.store.VersionVector()))
 	}

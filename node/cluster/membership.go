@@ -13,7 +13,8 @@ import (
 type delegate Cluster
 
 func (d *delegate) NodeMeta(limit int) []byte {
-	b, _ := cbor.Marshal(meta{ID: d.store.NodeID(), Origin: d.store.Origin(), API: (*Cluster)(d).apiAddr(), Left: d.handedOff.Load()})
+	b, _ := cbor.Marshal(meta{ID: d.store.NodeID(), Origin: d.store.Origin(), API: (*Cluster)(d).apiAddr(), Left: d.handedOff.Load(),
+		APIName: d.cfg.APIName, TLS: d.cfg.APITLS})
 	return b
 }
 
@@ -82,7 +83,7 @@ func (c *Cluster) upsert(s *session, n *memberlist.Node, gone bool) {
 	if p.id != m.ID || p.origin != m.Origin { // a restart, or a new data file under the same name
 		p.vv = nil
 	}
-	p.id, p.origin, p.api, p.addr, p.state = m.ID, m.Origin, m.API, n.Address(), state
+	p.id, p.origin, p.ep, p.addr, p.state = m.ID, m.Origin, m.endpoint(), n.Address(), state
 	p.mu.Unlock()
 	if !live {
 		c.log.Info("member gone", "peer", n.Name, "state", stateName(state))

@@ -21,7 +21,7 @@ type peer struct {
 	mu     sync.Mutex
 	id     crdt.NodeID
 	origin crdt.NodeID
-	api    string
+	ep     Endpoint // its API
 	addr   string
 	state  memberlist.NodeStateType
 	vv     crdt.VersionVector // what it is known to have applied; nil: unknown
@@ -32,7 +32,7 @@ type peer struct {
 }
 
 func (c *Cluster) newPeer(ctx context.Context, n *memberlist.Node, m meta) *peer {
-	p := &peer{name: n.Name, c: c, ctx: ctx, id: m.ID, origin: m.Origin, api: m.API, addr: n.Address(), state: memberlist.StateAlive,
+	p := &peer{name: n.Name, c: c, ctx: ctx, id: m.ID, origin: m.Origin, ep: m.endpoint(), addr: n.Address(), state: memberlist.StateAlive,
 		wakeCh: make(chan struct{}, 1), done: make(chan struct{})}
 	c.wg.Add(1)
 	go p.sendLoop()
@@ -54,11 +54,11 @@ func (p *peer) live() bool {
 	return p.state == memberlist.StateAlive || p.state == memberlist.StateSuspect
 }
 
-// apiAddr is the peer's API address, which gossip may change.
-func (p *peer) apiAddr() string {
+// endpoint is the peer's API, which gossip may change.
+func (p *peer) endpoint() Endpoint {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.api
+	return p.ep
 }
 
 func (p *peer) known() crdt.VersionVector {
@@ -116,8 +116,8 @@ func (p *peer) sendLoop() {
 // earlier starts), or every origin's while leaving.
 func (p *peer) push() error {
 	ctx := p.ctx
-	api := p.apiAddr()
-	vv, err := p.c.cfg.Transport.VersionVector(ctx, api)
+	ep := p.endpoint()
+	vv, err := p.c.cfg.Transport.VersionVector(ctx, ep)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (p *peer) push() error {
 				break
 			}
 			start := time.Now()
-			after, err := p.c.cfg.Transport.Push(ctx, api, ops)
+			after, err := p.c.cfg.Transport.Push(ctx, ep, ops)
 			if err != nil {
 				return err
 			}

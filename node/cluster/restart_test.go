@@ -79,11 +79,11 @@ type flakyTransport struct {
 
 var errFlaky = errors.New("test transport: pull failed")
 
-func (f *flakyTransport) Pull(ctx context.Context, addr string, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
+func (f *flakyTransport) Pull(ctx context.Context, ep Endpoint, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
 	if n := f.pulls.Add(1); n >= f.from && n <= f.to {
 		return nil, errFlaky
 	}
-	return f.Transport.Pull(ctx, addr, origin, after, limit, maxBytes)
+	return f.Transport.Pull(ctx, ep, origin, after, limit, maxBytes)
 }
 
 // TestCatchUpThatFailsPartWayRetries: the node turns ready (Join returns)

@@ -3,34 +3,60 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/yzma/yzma/node/api"
 	"github.com/yzma/yzma/node/crdt"
+	"github.com/yzma/yzma/node/creds"
 	"github.com/yzma/yzma/node/store"
 	"github.com/yzma/yzma/node/wire"
 )
 
-// Transport is how a node reaches its peers' data. addr is a peer's API
-// address (host:port) from its gossip metadata.
+// Transport is how a node reaches its peers' data, at the Endpoint their
+// gossip metadata announces.
 type Transport interface {
 	// VersionVector returns what the peer has applied.
-	VersionVector(ctx context.Context, addr string) (crdt.VersionVector, error)
+	VersionVector(ctx context.Context, ep Endpoint) (crdt.VersionVector, error)
 	// Push hands ops (of one origin, in counter order) to the peer and
 	// returns its version vector afterwards.
-	Push(ctx context.Context, addr string, ops []crdt.Op) (crdt.VersionVector, error)
+	Push(ctx context.Context, ep Endpoint, ops []crdt.Op) (crdt.VersionVector, error)
 	// Pull returns the peer's operations of origin after counter after;
 	// store.ErrPruned when its log no longer reaches back that far.
-	Pull(ctx context.Context, addr string, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error)
+	Pull(ctx context.Context, ep Endpoint, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error)
 	// Snapshot streams the peer's whole key state (store.WriteSnapshot).
-	Snapshot(ctx context.Context, addr string) (io.ReadCloser, error)
+	Snapshot(ctx context.Context, ep Endpoint) (io.ReadCloser, error)
+}
+
+// Endpoint is where a peer's HTTP API is: the address dialed, and with
+// TLS the name its certificate must hold (its pod's DNS name; empty: the
+// address's host). Dialing the address and verifying the name keeps the
+// data channel independent of DNS while still checking who answers.
+type Endpoint struct {
+	Addr string // host:port
+	Name string // TLS server name; empty: Addr's host
+	TLS  bool
+}
+
+func (e Endpoint) serverName() string {
+	if e.Name != "" {
+		return e.Name
+	}
+	host, _, err := net.SplitHostPort(e.Addr)
+	if err != nil {
+		return e.Addr
+	}
+	return host
 }
 
 // Paths of the data channel, under the node's HTTP API.
@@ -42,13 +68,83 @@ const (
 
 // HTTPTransport is the Transport over the peers' HTTP APIs.
 type HTTPTransport struct {
-	Client *http.Client // nil: a client with a 60 s timeout
-	Scheme string       // "http" (default) or "https"
-	Token  string       // bearer token, when the API requires one
+	// Client, when set, makes every call (tests); nil: clients built here,
+	// one per TLS server name, presenting TLS's certificate.
+	Client *http.Client
+	// TLS verifies peers (by Endpoint name, against its CA) and is this
+	// node's client certificate; nil: the system roots, no certificate.
+	TLS *creds.TLS
+	// Peer holds the peer secret sent as bearer token; nil: none.
+	Peer *creds.File[creds.Secrets]
+	// Name is this member's name, sent in api.PeerHeader.
+	Name string
+	// Source, when set, is the local IP calls leave from: the address
+	// this node's API advertises, so that a peer receiving a push knows
+	// which member it came from (checkClaims). nil: the system's choice
+	// (on loopback always 127.0.0.1).
+	Source net.IP
+	// DialWith, when set, makes the dial function from the dialer
+	// calls would use (tests filter the network this way, see package
+	// faultnet).
+	DialWith func(*net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	mu      sync.Mutex
+	clients map[clientKey]*http.Client
 }
 
-func (t *HTTPTransport) do(ctx context.Context, method, addr, path string, q url.Values, body any, out any) error {
-	resp, err := t.open(ctx, method, addr, path, q, body)
+type clientKey struct {
+	serverName string
+	stream     bool // no overall timeout: a snapshot is bounded by its context only
+}
+
+// client returns the HTTP client for ep: one per server name, so each
+// verifies its own peer's name and keeps its own idle connections.
+func (t *HTTPTransport) client(ep Endpoint, stream bool) *http.Client {
+	if t.Client != nil {
+		return t.Client
+	}
+	key := clientKey{stream: stream}
+	if ep.TLS {
+		key.serverName = ep.serverName()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.clients[key]; ok {
+		return c
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	if t.Source != nil {
+		d.LocalAddr = &net.TCPAddr{IP: t.Source}
+	}
+	tr.DialContext = d.DialContext
+	if t.DialWith != nil {
+		tr.DialContext = t.DialWith(d)
+	}
+	if ep.TLS {
+		if t.TLS != nil {
+			tr.TLSClientConfig = t.TLS.ClientConfig(key.serverName)
+		} else {
+			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: key.serverName}
+		}
+		tr.ForceAttemptHTTP2 = false
+	}
+	c := &http.Client{Transport: tr, Timeout: callTimeout}
+	if stream {
+		c.Timeout = 0
+	}
+	if t.clients == nil {
+		t.clients = map[clientKey]*http.Client{}
+	}
+	t.clients[key] = c
+	return c
+}
+
+// callTimeout bounds each call but a snapshot's.
+const callTimeout = 60 * time.Second
+
+func (t *HTTPTransport) do(ctx context.Context, method string, ep Endpoint, path string, q url.Values, body any, out any) error {
+	resp, err := t.open(ctx, method, ep, path, q, body, false)
 	if err != nil {
 		return err
 	}
@@ -60,7 +156,7 @@ func (t *HTTPTransport) do(ctx context.Context, method, addr, path string, q url
 }
 
 // open sends a request and returns the response of a 200 answer.
-func (t *HTTPTransport) open(ctx context.Context, method, addr, path string, q url.Values, body any) (*http.Response, error) {
+func (t *HTTPTransport) open(ctx context.Context, method string, ep Endpoint, path string, q url.Values, body any, stream bool) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := cbor.Marshal(body)
@@ -69,24 +165,25 @@ func (t *HTTPTransport) open(ctx context.Context, method, addr, path string, q u
 		}
 		rd = bytes.NewReader(b)
 	}
-	scheme := t.Scheme
-	if scheme == "" {
-		scheme = "http"
+	scheme := "http"
+	if ep.TLS {
+		scheme = "https"
 	}
-	u := url.URL{Scheme: scheme, Host: addr, Path: path, RawQuery: q.Encode()}
+	u := url.URL{Scheme: scheme, Host: ep.Addr, Path: path, RawQuery: q.Encode()}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/cbor")
-	if t.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.Token)
+	if t.Name != "" {
+		req.Header.Set(api.PeerHeader, t.Name)
 	}
-	client := t.Client
-	if client == nil {
-		client = defaultClient
+	if t.Peer != nil {
+		if tok := t.Peer.Get().First(); tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
 	}
-	resp, err := client.Do(req)
+	resp, err := t.client(ep, stream).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
 	}
@@ -101,41 +198,31 @@ func (t *HTTPTransport) open(ctx context.Context, method, addr, path string, q u
 	return nil, fmt.Errorf("%s %s: %s: %s", method, u.Redacted(), resp.Status, msg)
 }
 
-// defaultClient bounds each call; a snapshot is bounded by its context only.
-var (
-	defaultClient  = &http.Client{Timeout: 60 * time.Second}
-	snapshotClient = &http.Client{}
-)
-
 // VersionVector implements Transport.
-func (t *HTTPTransport) VersionVector(ctx context.Context, addr string) (crdt.VersionVector, error) {
+func (t *HTTPTransport) VersionVector(ctx context.Context, ep Endpoint) (crdt.VersionVector, error) {
 	vv := crdt.VersionVector{}
-	return vv, t.do(ctx, http.MethodGet, addr, PathVV, nil, nil, &vv)
+	return vv, t.do(ctx, http.MethodGet, ep, PathVV, nil, nil, &vv)
 }
 
 // Push implements Transport.
-func (t *HTTPTransport) Push(ctx context.Context, addr string, ops []crdt.Op) (crdt.VersionVector, error) {
+func (t *HTTPTransport) Push(ctx context.Context, ep Endpoint, ops []crdt.Op) (crdt.VersionVector, error) {
 	vv := crdt.VersionVector{}
-	return vv, t.do(ctx, http.MethodPost, addr, PathOps, nil, ops, &vv)
+	return vv, t.do(ctx, http.MethodPost, ep, PathOps, nil, ops, &vv)
 }
 
 // Pull implements Transport.
-func (t *HTTPTransport) Pull(ctx context.Context, addr string, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
+func (t *HTTPTransport) Pull(ctx context.Context, ep Endpoint, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
 	q := url.Values{
 		"origin": {origin.String()}, "after": {strconv.FormatUint(after, 10)},
 		"limit": {strconv.Itoa(limit)}, "maxBytes": {strconv.Itoa(maxBytes)},
 	}
 	var ops []crdt.Op
-	return ops, t.do(ctx, http.MethodGet, addr, PathOps, q, nil, &ops)
+	return ops, t.do(ctx, http.MethodGet, ep, PathOps, q, nil, &ops)
 }
 
 // Snapshot implements Transport.
-func (t *HTTPTransport) Snapshot(ctx context.Context, addr string) (io.ReadCloser, error) {
-	tt := *t
-	if tt.Client == nil {
-		tt.Client = snapshotClient
-	}
-	resp, err := tt.open(ctx, http.MethodGet, addr, PathSnapshot, nil, nil)
+func (t *HTTPTransport) Snapshot(ctx context.Context, ep Endpoint) (io.ReadCloser, error) {
+	resp, err := t.open(ctx, http.MethodGet, ep, PathSnapshot, nil, nil, true)
 	if err != nil {
 		return nil, err
 	}
@@ -191,10 +278,16 @@ func (c *Cluster) Handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if err := c.checkClaims(r.Context(), claimsOf(ops), nil, host); err != nil {
+			c.log.Warn("refused a peer's operations", "peer", r.Header.Get(api.PeerHeader), "remote", r.RemoteAddr, "error", err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		n, err := c.store.ApplyRemote(r.Context(), ops)
 		switch {
 		case errors.Is(err, store.ErrOwnOrigin), errors.Is(err, store.ErrEmptyKey), errors.Is(err, store.ErrKeyTooLong):
-			c.log.Warn("refused a peer's operations", "remote", r.RemoteAddr, "error", err)
+			c.log.Warn("refused a peer's operations", "peer", r.Header.Get(api.PeerHeader), "remote", r.RemoteAddr, "error", err)
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		case err != nil && !errors.Is(err, store.ErrGap):

@@ -38,19 +38,19 @@ func (t *countingTransport) DialAddressTimeout(a memberlist.Address, timeout tim
 // noData is a data channel with nothing to exchange.
 type noData struct{}
 
-func (noData) VersionVector(context.Context, string) (crdt.VersionVector, error) {
+func (noData) VersionVector(context.Context, cluster.Endpoint) (crdt.VersionVector, error) {
 	return crdt.VersionVector{}, nil
 }
 
-func (noData) Push(context.Context, string, []crdt.Op) (crdt.VersionVector, error) {
+func (noData) Push(context.Context, cluster.Endpoint, []crdt.Op) (crdt.VersionVector, error) {
 	return crdt.VersionVector{}, nil
 }
 
-func (noData) Pull(context.Context, string, crdt.NodeID, uint64, int, int) ([]crdt.Op, error) {
+func (noData) Pull(context.Context, cluster.Endpoint, crdt.NodeID, uint64, int, int) ([]crdt.Op, error) {
 	return nil, nil
 }
 
-func (noData) Snapshot(context.Context, string) (io.ReadCloser, error) {
+func (noData) Snapshot(context.Context, cluster.Endpoint) (io.ReadCloser, error) {
 	return nil, errors.New("no snapshots here")
 }
 

@@ -51,12 +51,24 @@ type Config struct {
 
 // API configures the HTTP API.
 type API struct {
-	Bind          string // host:port to listen on
-	MaxBodyBytes  int64  // largest accepted request body
-	AuthToken     string // bearer token required by the API; empty: no auth
-	AuthTokenFile string // file holding the token (exclusive with AuthToken)
-	TLSCertFile   string // with TLSKeyFile: serve HTTPS
+	Bind         string // host:port to listen on
+	MaxBodyBytes int64  // largest accepted request body
+	AuthToken    string // a read-write bearer token the API requires; empty: see AuthTokenFile
+	// AuthTokenFile holds the client tokens, one per line: "rw <token>",
+	// "ro <token>" (GET only) or "<token>" (read-write); re-read when it
+	// changes. Exclusive with AuthToken; neither: the API is open.
+	AuthTokenFile string
+	TLSCertFile   string // with TLSKeyFile: serve HTTPS, and present it to peers
 	TLSKeyFile    string
+	// TLSCAFile is the cluster's CA bundle: peers' certificates are
+	// verified against it (by AdvertiseName), and a client certificate it
+	// verifies is a peer's credential. The three files are re-read when
+	// they change.
+	TLSCAFile string
+	// AdvertiseName is the DNS name in this node's certificate that peers
+	// verify (in Kubernetes the pod's name under the headless Service);
+	// empty: the advertised address.
+	AdvertiseName string
 	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout the
 	// whole request including its body, IdleTimeout how long a keep-alive
 	// connection waits for its next request; 0 turns one off (headers then
@@ -78,7 +90,17 @@ type Peering struct {
 	Join             []string // host:port of members to join at start (and whenever one is not a member)
 	SeedDNS          string   // DNS name whose A/AAAA records are members to join (port BindPort)
 	DNSServer        string   // host:port of the DNS server for SeedDNS and Join names; empty: the system's
-	GossipKey        string   // base64 key (16, 24 or 32 bytes) encrypting gossip; empty: none
+	GossipKey        string   // base64 key (16, 24 or 32 bytes) encrypting gossip; empty: see GossipKeyFile
+	// GossipKeyFile holds gossip keys, one base64 key per line: the first
+	// encrypts, all decrypt (a rotation adds the new key second, makes it
+	// first, then removes the old one). Re-read when it changes; exclusive
+	// with GossipKey. Neither: gossip is not encrypted.
+	GossipKeyFile string
+	// PeerToken is the secret peers present on /internal/* when there is
+	// no CA to verify their certificates; PeerTokenFile holds several, one
+	// per line, the first sent and all accepted, re-read when it changes.
+	PeerToken     string
+	PeerTokenFile string
 	// JoinTimeout is how long a starting node looks for its seeds before it
 	// starts alone (and ready: until then it takes no writes).
 	JoinTimeout Duration
@@ -220,6 +242,19 @@ func (c Config) Validate() error {
 	if (c.API.TLSCertFile == "") != (c.API.TLSKeyFile == "") {
 		add("API.TLSCertFile and API.TLSKeyFile: set both or neither")
 	}
+	if c.API.TLSCAFile != "" && c.API.TLSCertFile == "" {
+		add("API.TLSCAFile: needs API.TLSCertFile and API.TLSKeyFile (the certificate peers verify)")
+	}
+	if c.Peering.PeerToken != "" && c.Peering.PeerTokenFile != "" {
+		add("Peering.PeerToken and Peering.PeerTokenFile: set at most one")
+	}
+	if c.Peering.GossipKey != "" && c.Peering.GossipKeyFile != "" {
+		add("Peering.GossipKey and Peering.GossipKeyFile: set at most one")
+	}
+	if c.ClientAuth() && !c.PeerAuth() {
+		add("API.AuthToken/AuthTokenFile without a peer credential: peers could not replicate; " +
+			"set Peering.PeerToken/PeerTokenFile or API.TLSCAFile")
+	}
 	for _, d := range []struct {
 		name string
 		d    Duration
@@ -290,21 +325,43 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// AuthTokenValue returns the bearer token the API requires: AuthToken, or
-// the trimmed contents of AuthTokenFile; empty when auth is off.
-func (a API) AuthTokenValue() (string, error) {
-	if a.AuthTokenFile == "" {
-		return a.AuthToken, nil
+// ClientAuth reports whether clients need a token.
+func (c Config) ClientAuth() bool { return c.API.AuthToken != "" || c.API.AuthTokenFile != "" }
+
+// PeerAuth reports whether peers need a credential on /internal/*.
+func (c Config) PeerAuth() bool {
+	return c.Peering.PeerToken != "" || c.Peering.PeerTokenFile != "" || c.API.TLSCAFile != ""
+}
+
+// Insecure lists the holes of a node reachable from other hosts: the API's
+// when API.Bind is not a loopback address, gossip's when Peering.BindAddr
+// is not; nil for a node on loopback or fully protected.
+func (c Config) Insecure() []string {
+	var open []string
+	if host, _, err := net.SplitHostPort(c.API.Bind); err != nil || !loopback(host) {
+		if !c.ClientAuth() && c.API.TLSCAFile == "" {
+			open = append(open, "the API takes requests from anyone (no token, no client CA)")
+		}
+		if !c.PeerAuth() {
+			open = append(open, "/internal/* takes operations and serves the whole database to anyone (no peer credential)")
+		}
+		if c.API.TLSCertFile == "" {
+			open = append(open, "tokens and data cross the network in clear text (no TLS)")
+		}
 	}
-	raw, err := os.ReadFile(a.AuthTokenFile)
-	if err != nil {
-		return "", fmt.Errorf("read API.AuthTokenFile: %w", err)
+	if !loopback(c.Peering.BindAddr) && c.Peering.GossipKey == "" && c.Peering.GossipKeyFile == "" {
+		open = append(open, "gossip is neither encrypted nor authenticated (no gossip key): anyone can join and advertise an address")
 	}
-	tok := string(bytes.TrimSpace(raw))
-	if tok == "" {
-		return "", fmt.Errorf("API.AuthTokenFile %s is empty", a.AuthTokenFile)
+	return open
+}
+
+// loopback reports whether host is a loopback address or localhost.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
 	}
-	return tok, nil
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // unspecified reports whether host binds every address: empty, 0.0.0.0 or ::.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/yzma/yzma/node/creds"
 )
 
 // env returns a lookup func over a fixed map, so tests never touch the
@@ -55,7 +57,7 @@ func TestLoadFileAndEnv(t *testing.T) {
 		"Peering": {"Name": "n1", "BindAddr": "127.0.0.1", "BindPort": 8000,
 		            "AdvertiseAddress": "10.1.2.3", "Join": ["a:1", "b:2"],
 		            "SeedDNS": "seeds.example", "GossipKey": "MDEyMzQ1Njc4OWFiY2RlZg==",
-		            "DeadMemberGrace": "30m", "MaxLogBytes": 1000000},
+		            "PeerToken": "file-peer", "DeadMemberGrace": "30m", "MaxLogBytes": 1000000},
 		"Server": {"DBPath": "/data/file.db", "MaxQueuedWrites": 100, "MaxQueuedBytes": 4096}
 	}`)
 	tests := []struct {
@@ -76,7 +78,10 @@ func TestLoadFileAndEnv(t *testing.T) {
 			"YZMA_AUTH_TOKEN":                "env-token",
 			"YZMA_TLS_CERT_FILE":             "/c.pem",
 			"YZMA_TLS_KEY_FILE":              "/k.pem",
+			"YZMA_TLS_CA_FILE":               "/ca.pem",
+			"YZMA_API_ADVERTISE_NAME":        "n1.peers.example",
 		}, func(c *Config) {
+			c.API.TLSCAFile, c.API.AdvertiseName = "/ca.pem", "n1.peers.example"
 			c.API.Bind = "127.0.0.1:9100"
 			c.Peering.Name = "env-name"
 			c.Peering.BindAddr = "::1"
@@ -125,6 +130,12 @@ func TestLoadFileAndEnv(t *testing.T) {
 			func(c *Config) { c.Peering.Join = nil }},
 		{"token file replaces token", map[string]string{"YZMA_AUTH_TOKEN": "", "YZMA_AUTH_TOKEN_FILE": "/tok"},
 			func(c *Config) { c.API.AuthToken, c.API.AuthTokenFile = "", "/tok" }},
+		{"credential files", map[string]string{"YZMA_GOSSIP_KEY": "", "YZMA_GOSSIP_KEY_FILE": "/keys",
+			"YZMA_PEER_TOKEN": "", "YZMA_PEER_TOKEN_FILE": "/peers"},
+			func(c *Config) {
+				c.Peering.GossipKey, c.Peering.GossipKeyFile = "", "/keys"
+				c.Peering.PeerToken, c.Peering.PeerTokenFile = "", "/peers"
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,7 +144,7 @@ func TestLoadFileAndEnv(t *testing.T) {
 					ReadHeaderTimeout: Duration(5 * time.Second), ReadTimeout: Duration(90 * time.Second)},
 				Peering: Peering{Name: "n1", BindAddr: "127.0.0.1", BindPort: 8000, AdvertiseAddress: "10.1.2.3",
 					AdvertisePort: 8000, Join: []string{"a:1", "b:2"}, SeedDNS: "seeds.example",
-					GossipKey: "MDEyMzQ1Njc4OWFiY2RlZg==", JoinTimeout: Duration(30 * time.Second), DeadMemberGrace: Duration(30 * time.Minute),
+					GossipKey: "MDEyMzQ1Njc4OWFiY2RlZg==", PeerToken: "file-peer", JoinTimeout: Duration(30 * time.Second), DeadMemberGrace: Duration(30 * time.Minute),
 					MaxLogBytes: 1_000_000},
 				Server: Server{DBPath: "/data/file.db", MaxQueuedWrites: 100, MaxQueuedBytes: 4096},
 			}
@@ -179,9 +190,16 @@ func TestLoadErrors(t *testing.T) {
 		{"bad bind", "", map[string]string{"YZMA_API_BIND": "8080"}, []string{"API.Bind", "not host:port"}},
 		{"bind port not a number", "", map[string]string{"YZMA_API_BIND": "h:http"}, []string{"API.Bind", "not a number"}},
 		{"zero body limit", `{"API": {"MaxBodyBytes": 0}}`, nil, []string{"API.MaxBodyBytes"}},
-		{"token and token file", "", map[string]string{"YZMA_AUTH_TOKEN": "a", "YZMA_AUTH_TOKEN_FILE": "b"},
+		{"token and token file", "", map[string]string{"YZMA_AUTH_TOKEN": "a", "YZMA_AUTH_TOKEN_FILE": "b", "YZMA_PEER_TOKEN": "p"},
 			[]string{"AuthToken and API.AuthTokenFile"}},
 		{"cert without key", "", map[string]string{"YZMA_TLS_CERT_FILE": "c"}, []string{"TLSCertFile and API.TLSKeyFile"}},
+		{"client token without a peer credential", "", map[string]string{"YZMA_AUTH_TOKEN": "a"},
+			[]string{"without a peer credential"}},
+		{"CA without a certificate", "", map[string]string{"YZMA_TLS_CA_FILE": "ca"}, []string{"API.TLSCAFile: needs"}},
+		{"peer token and file", "", map[string]string{"YZMA_PEER_TOKEN": "a", "YZMA_PEER_TOKEN_FILE": "b"},
+			[]string{"PeerToken and Peering.PeerTokenFile"}},
+		{"gossip key and file", "", map[string]string{"YZMA_GOSSIP_KEY_FILE": "k", "YZMA_GOSSIP_KEY": "MDEyMzQ1Njc4OWFiY2RlZg=="},
+			[]string{"GossipKey and Peering.GossipKeyFile"}},
 		{"bind addr not IP", "", map[string]string{"YZMA_PEERING_BIND_ADDR": "localhost"}, []string{"Peering.BindAddr"}},
 		{"port out of range", "", map[string]string{"YZMA_PEERING_BIND_PORT": "70000"}, []string{"Peering.BindPort", "out of range"}},
 		{"advertise port negative", "", map[string]string{"YZMA_PEERING_ADVERTISE_PORT": "-1"}, []string{"Peering.AdvertisePort"}},
@@ -371,39 +389,104 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 }
 
-func TestAuthTokenValue(t *testing.T) {
+func TestLoadCredentials(t *testing.T) {
 	dir := t.TempDir()
-	file := filepath.Join(dir, "token")
-	if err := os.WriteFile(file, []byte("  s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	blank := filepath.Join(dir, "blank")
-	if err := os.WriteFile(blank, []byte("\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tokens := write("tokens", "# clients\nrw admin-token\nro reader-token\n")
+	blank := write("blank", "\n")
+	peers := write("peers", "new-peer\nold-peer\n")
+	keys := write("keys", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\nMDEyMzQ1Njc4OWFiY2RlZg==\n")
 	tests := []struct {
 		name    string
-		api     API
-		want    string
+		cfg     func(*Config)
+		check   func(t *testing.T, c Credentials)
 		wantErr string
 	}{
-		{"off", API{}, "", ""},
-		{"inline", API{AuthToken: "abc"}, "abc", ""},
-		{"file trimmed", API{AuthTokenFile: file}, "s3cret", ""},
-		{"blank file", API{AuthTokenFile: blank}, "", "is empty"},
-		{"missing file", API{AuthTokenFile: filepath.Join(dir, "none")}, "", "AuthTokenFile"},
+		{"none", func(*Config) {}, func(t *testing.T, c Credentials) {
+			if c.Tokens != nil || c.Peer != nil || c.GossipKeys != nil || c.TLS != nil {
+				t.Fatalf("credentials without configuration: %+v", c)
+			}
+		}, ""},
+		{"inline token is read-write", func(c *Config) { c.API.AuthToken = "abc" }, func(t *testing.T, c Credentials) {
+			if got := c.Tokens.Get().Role("abc"); got != creds.RoleReadWrite {
+				t.Fatalf("role %v", got)
+			}
+		}, ""},
+		{"tokens file with roles", func(c *Config) { c.API.AuthTokenFile = tokens }, func(t *testing.T, c Credentials) {
+			tk := c.Tokens.Get()
+			if tk.Role("admin-token") != creds.RoleReadWrite || tk.Role("reader-token") != creds.RoleReadOnly || tk.Role("other") != creds.RoleNone {
+				t.Fatal("wrong roles")
+			}
+		}, ""},
+		{"peer file: first sent, all accepted", func(c *Config) { c.Peering.PeerTokenFile = peers }, func(t *testing.T, c Credentials) {
+			p := c.Peer.Get()
+			if p.First() != "new-peer" || !p.Valid("old-peer") || p.Valid("admin-token") {
+				t.Fatalf("peer secrets %+v", p)
+			}
+		}, ""},
+		{"gossip keys: primary first", func(c *Config) { c.Peering.GossipKeyFile = keys }, func(t *testing.T, c Credentials) {
+			k := c.GossipKeys.Get()
+			if len(k) != 2 || len(k[0]) != 32 || len(k[1]) != 16 {
+				t.Fatalf("keys %d", len(k))
+			}
+		}, ""},
+		{"blank tokens file", func(c *Config) { c.API.AuthTokenFile = blank }, nil, "no token"},
+		{"missing tokens file", func(c *Config) { c.API.AuthTokenFile = filepath.Join(dir, "none") }, nil, "AuthTokenFile"},
+		{"bad gossip key file", func(c *Config) { c.Peering.GossipKeyFile = tokens }, nil, "not base64"},
+		{"missing TLS files", func(c *Config) { c.API.TLSCertFile, c.API.TLSKeyFile = blank, blank }, nil, "TLS key pair"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.api.AuthTokenValue()
+			cfg := Default()
+			tt.cfg(&cfg)
+			got, err := cfg.LoadCredentials()
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
 				}
 				return
 			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, got)
+		})
+	}
+}
+
+func TestInsecure(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  func(*Config)
+		want int
+	}{
+		{"loopback default", func(*Config) {}, 0},
+		{"all interfaces, nothing set", func(c *Config) { c.API.Bind = ":8080" }, 4},
+		{"fully protected", func(c *Config) {
+			c.API.Bind = ":8080"
+			c.API.AuthTokenFile, c.API.TLSCertFile, c.API.TLSCAFile = "t", "c", "ca"
+			c.Peering.GossipKeyFile = "k"
+		}, 0},
+		{"token and peer secret, no TLS", func(c *Config) {
+			c.API.Bind, c.API.AuthToken, c.Peering.PeerToken, c.Peering.GossipKey = "10.0.0.1:8080", "t", "p", "k"
+		}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.Peering.BindAddr = "127.0.0.1"
+			if tt.want > 0 {
+				cfg.Peering.BindAddr = "0.0.0.0"
+			}
+			tt.cfg(&cfg)
+			if got := cfg.Insecure(); len(got) != tt.want {
+				t.Fatalf("Insecure() = %q, want %d holes", got, tt.want)
 			}
 		})
 	}

@@ -8,7 +8,7 @@
 //	    "Bind": "127.0.0.1:8080",
 //	    "MaxBodyBytes": 16777216,
 //	    "AuthToken": "", "AuthTokenFile": "",
-//	    "TLSCertFile": "", "TLSKeyFile": "",
+//	    "TLSCertFile": "", "TLSKeyFile": "", "TLSCAFile": "", "AdvertiseName": "",
 //	    "ReadHeaderTimeout": "10s", "ReadTimeout": "60s", "IdleTimeout": "2m"
 //	  },
 //	  "Peering": {
@@ -16,7 +16,8 @@
 //	    "BindAddr": "0.0.0.0", "BindPort": 7946,
 //	    "AdvertiseAddress": "", "AdvertisePort": 7946,
 //	    "Join": ["host:port"],
-//	    "SeedDNS": "", "DNSServer": "", "GossipKey": "",
+//	    "SeedDNS": "", "DNSServer": "", "GossipKey": "", "GossipKeyFile": "",
+//	    "PeerToken": "", "PeerTokenFile": "",
 //	    "JoinTimeout": "30s", "DeadMemberGrace": "1h", "MaxLogBytes": 1073741824
 //	  },
 //	  "Server": {"DBPath": "yzma.db", "BindHost": "",
@@ -34,6 +35,8 @@
 //	YZMA_AUTH_TOKEN_FILE            API.AuthTokenFile
 //	YZMA_TLS_CERT_FILE              API.TLSCertFile
 //	YZMA_TLS_KEY_FILE               API.TLSKeyFile
+//	YZMA_TLS_CA_FILE                API.TLSCAFile
+//	YZMA_API_ADVERTISE_NAME         API.AdvertiseName
 //	YZMA_READ_HEADER_TIMEOUT        API.ReadHeaderTimeout
 //	YZMA_READ_TIMEOUT               API.ReadTimeout
 //	YZMA_IDLE_TIMEOUT               API.IdleTimeout
@@ -46,6 +49,9 @@
 //	YZMA_PEERING_SEED_DNS           Peering.SeedDNS
 //	YZMA_DNS_SERVER                 Peering.DNSServer
 //	YZMA_GOSSIP_KEY                 Peering.GossipKey
+//	YZMA_GOSSIP_KEY_FILE            Peering.GossipKeyFile
+//	YZMA_PEER_TOKEN                 Peering.PeerToken
+//	YZMA_PEER_TOKEN_FILE            Peering.PeerTokenFile
 //	YZMA_JOIN_TIMEOUT               Peering.JoinTimeout
 //	YZMA_DEAD_MEMBER_GRACE          Peering.DeadMemberGrace
 //	YZMA_MAX_LOG_BYTES              Peering.MaxLogBytes
@@ -76,6 +82,17 @@
 // looked up with the system resolver, or with the DNS server at
 // Peering.DNSServer (host:port) when set. Peering.GossipKey, base64 of 16, 24
 // or 32 bytes, encrypts gossip; members with different keys cannot talk.
+//
+// Security (see package node/creds): clients present a bearer token from
+// API.AuthToken or API.AuthTokenFile (lines "rw <token>", "ro <token>");
+// peers, on /internal/*, a client certificate that API.TLSCAFile verifies
+// or a secret from Peering.PeerToken/PeerTokenFile. Client tokens without a
+// peer credential are refused at start, since the cluster could not
+// replicate. The *File settings are re-read when their files change, so a
+// mounted Secret rotates without a restart; their lists let an old and a
+// new value work at once during a rotation. Nothing set is the zero-config
+// default for loopback; a node bound elsewhere without credentials starts
+// but logs each hole (Config.Insecure) as a warning.
 //
 // Server.BindHost, when set, must be an IP: it replaces an unspecified host
 // ("", 0.0.0.0 or ::) in API.Bind and Peering.BindAddr, and becomes the

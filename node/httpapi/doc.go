@@ -62,7 +62,16 @@
 // seeds: it answers the members once the node caught up and is ready, and
 // on a node that has not left it changes nothing.
 //
-// Request bodies are capped (Options.MaxBodyBytes, 413 beyond). With
-// Options.AuthToken set, every endpoint except /healthz and /readyz needs
-// "Authorization: Bearer <token>" (401 otherwise).
+// Request bodies are capped (Options.MaxBodyBytes, 413 beyond).
+//
+// Who may call what (Options.Auth, credentials from package creds): the
+// probes /healthz and /readyz are open. With client tokens, every other
+// route needs "Authorization: Bearer <token>" (401 otherwise); a read-only
+// token may only GET and HEAD (403 otherwise). /internal/*, the peers'
+// data channel, takes peers only: a client certificate the server's CA
+// verified, or a peer secret; a client token there is a 403, since it
+// would let any client forge operations or download the whole database. A
+// verified client certificate is also taken on the client routes, as an
+// administrator's. With no credential configured at all, everything is
+// open: the zero-config loopback default.
 package httpapi

@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +11,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/yzma/yzma/node/api"
+	"github.com/yzma/yzma/node/creds"
 )
 
 // unmatchedRoute labels requests that matched no route, keeping the route
@@ -90,30 +91,70 @@ func (s *server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requireToken demands "Authorization: Bearer <token>" on every route but
-// the health probes.
-func requireToken(token string) echo.MiddlewareFunc {
-	want := sha256.Sum256([]byte(token))
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			switch c.Path() {
-			case "/healthz", "/readyz":
-				return next(c)
-			}
-			got, err := bearerToken(c.Request().Header.Get(echo.HeaderAuthorization))
-			if err == nil {
-				sum := sha256.Sum256([]byte(got))
-				if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-					err = errors.New("invalid bearer token")
-				}
-			}
-			if err != nil {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")
-				return httpError(http.StatusUnauthorized, "%v", err)
-			}
+// authorize enforces Options.Auth: the health probes are open; /internal/*
+// takes peers only (a verified client certificate or a peer secret), and
+// refuses client tokens; every other route takes a client token, a
+// read-only one for GET and HEAD only, or a peer's certificate.
+func (s *server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
+	a := s.auth
+	return func(c echo.Context) error {
+		path := c.Path()
+		switch path {
+		case "/healthz", "/readyz":
 			return next(c)
 		}
+		r := c.Request()
+		peerCert := a.PeerCerts && r.TLS != nil && len(r.TLS.VerifiedChains) > 0
+		if strings.HasPrefix(r.URL.Path, "/internal/") {
+			return s.authorizePeer(c, next, peerCert)
+		}
+		if a.Tokens == nil || peerCert {
+			return next(c)
+		}
+		tok, err := bearerToken(r.Header.Get(echo.HeaderAuthorization))
+		if err != nil {
+			return unauthorized(c, err.Error())
+		}
+		switch a.Tokens.Get().Role(tok) {
+		case creds.RoleReadWrite:
+			return next(c)
+		case creds.RoleReadOnly:
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				return next(c)
+			}
+			return httpError(http.StatusForbidden, "read-only token: %s needs a read-write token", r.Method)
+		}
+		return unauthorized(c, "invalid bearer token")
 	}
+}
+
+// authorizePeer lets a peer through to the data channel.
+func (s *server) authorizePeer(c echo.Context, next echo.HandlerFunc, peerCert bool) error {
+	a := s.auth
+	if peerCert || a.Peers == nil && !a.PeerCerts && a.Tokens == nil {
+		return next(c) // a verified peer, or nothing configured (loopback default)
+	}
+	r := c.Request()
+	tok, err := bearerToken(r.Header.Get(echo.HeaderAuthorization))
+	if err == nil && a.Peers != nil && a.Peers.Get().Valid(tok) {
+		return next(c)
+	}
+	reason := "peer credential required: a client certificate from the cluster CA or the peer secret"
+	code := http.StatusUnauthorized
+	if err == nil && a.Tokens != nil && a.Tokens.Get().Role(tok) != creds.RoleNone {
+		reason, code = "client tokens are not accepted on /internal/*: peers only", http.StatusForbidden
+	}
+	s.log.Warn("refused a request for peers", "path", r.URL.Path, "remote", r.RemoteAddr,
+		"peer", r.Header.Get(api.PeerHeader), "reason", reason)
+	if code == http.StatusUnauthorized {
+		return unauthorized(c, reason)
+	}
+	return httpError(code, "%s", reason)
+}
+
+func unauthorized(c echo.Context, msg string) error {
+	c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")
+	return httpError(http.StatusUnauthorized, "%s", msg)
 }
 
 func bearerToken(header string) (string, error) {

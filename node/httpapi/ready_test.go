@@ -45,32 +45,32 @@ func (g *gatedTransport) hold(ctx context.Context) error {
 	}
 }
 
-func (g *gatedTransport) VersionVector(ctx context.Context, addr string) (crdt.VersionVector, error) {
+func (g *gatedTransport) VersionVector(ctx context.Context, ep cluster.Endpoint) (crdt.VersionVector, error) {
 	if err := g.hold(ctx); err != nil {
 		return nil, err
 	}
-	return g.HTTPTransport.VersionVector(ctx, addr)
+	return g.HTTPTransport.VersionVector(ctx, ep)
 }
 
-func (g *gatedTransport) Push(ctx context.Context, addr string, ops []crdt.Op) (crdt.VersionVector, error) {
+func (g *gatedTransport) Push(ctx context.Context, ep cluster.Endpoint, ops []crdt.Op) (crdt.VersionVector, error) {
 	if err := g.hold(ctx); err != nil {
 		return nil, err
 	}
-	return g.HTTPTransport.Push(ctx, addr, ops)
+	return g.HTTPTransport.Push(ctx, ep, ops)
 }
 
-func (g *gatedTransport) Pull(ctx context.Context, addr string, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
+func (g *gatedTransport) Pull(ctx context.Context, ep cluster.Endpoint, origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
 	if err := g.hold(ctx); err != nil {
 		return nil, err
 	}
-	return g.HTTPTransport.Pull(ctx, addr, origin, after, limit, maxBytes)
+	return g.HTTPTransport.Pull(ctx, ep, origin, after, limit, maxBytes)
 }
 
-func (g *gatedTransport) Snapshot(ctx context.Context, addr string) (io.ReadCloser, error) {
+func (g *gatedTransport) Snapshot(ctx context.Context, ep cluster.Endpoint) (io.ReadCloser, error) {
 	if err := g.hold(ctx); err != nil {
 		return nil, err
 	}
-	return g.HTTPTransport.Snapshot(ctx, addr)
+	return g.HTTPTransport.Snapshot(ctx, ep)
 }
 
 // memberNode is a clustered node gossiping on 127.0.0.1, its API (and the

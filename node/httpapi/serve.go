@@ -2,13 +2,14 @@ package httpapi
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/yzma/yzma/node/creds"
 )
 
 // The server's timeouts when ServeOptions leaves them zero.
@@ -29,9 +30,10 @@ const (
 // must leave time for the largest body at the slowest expected client:
 // a peer's push of up to 64 MiB, or Options.MaxBodyBytes.
 type ServeOptions struct {
-	// TLSCertFile and TLSKeyFile, when both set, make the server speak HTTPS.
-	TLSCertFile string
-	TLSKeyFile  string
+	// TLS, when set, makes the server speak HTTPS with its certificate,
+	// re-read when its files change; with a CA, client certificates are
+	// verified (see creds.TLS.ServerConfig).
+	TLS *creds.TLS
 	// ReadHeaderTimeout bounds reading a request's line and headers; when
 	// negative only ReadTimeout bounds them.
 	ReadHeaderTimeout time.Duration
@@ -76,15 +78,8 @@ func Listen(addr string, h http.Handler, opts ServeOptions) (*Server, error) {
 		IdleTimeout:       orDefault(opts.IdleTimeout, DefaultIdleTimeout),
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
-	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
-		return nil, errors.New("listen: TLS needs both a certificate and a key file")
-	}
-	if opts.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("listen: load TLS key pair: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if opts.TLS != nil {
+		srv.TLSConfig = opts.TLS.ServerConfig()
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -3,27 +3,20 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/testpki"
 	"github.com/yzma/yzma/node/config"
+	"github.com/yzma/yzma/node/creds"
 	"github.com/yzma/yzma/node/httpapi"
 	"github.com/yzma/yzma/node/store"
 )
@@ -151,8 +144,14 @@ func TestShutdownFinishesInFlightWrites(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	e := newEnv(t, httpapi.Options{})
-	certFile, keyFile, pool := selfSigned(t)
-	srv := listen(t, e.srv.Config.Handler, httpapi.ServeOptions{TLSCertFile: certFile, TLSKeyFile: keyFile})
+	ca := testpki.NewCA(t, "test CA")
+	f := ca.WriteFiles(t, t.TempDir(), "127.0.0.1")
+	kp, err := creds.NewTLS(f.Cert, f.Key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := ca.Pool()
+	srv := listen(t, e.srv.Config.Handler, httpapi.ServeOptions{TLS: kp})
 	if !strings.HasPrefix(srv.URL(), "https://") {
 		t.Fatalf("URL %s, want https", srv.URL())
 	}
@@ -180,31 +179,10 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-func TestListenErrors(t *testing.T) {
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "missing.pem")
-	tests := []struct {
-		name string
-		addr string
-		opts httpapi.ServeOptions
-		msg  string
-	}{
-		{"bad address", "127.0.0.1:notaport", httpapi.ServeOptions{}, "listen"},
-		{"cert without key", "127.0.0.1:0", httpapi.ServeOptions{TLSCertFile: missing}, "both"},
-		{"missing cert", "127.0.0.1:0", httpapi.ServeOptions{TLSCertFile: missing, TLSKeyFile: missing}, "TLS key pair"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := httpapi.Listen(tt.addr, http.NotFoundHandler(), tt.opts)
-			if err == nil || !strings.Contains(err.Error(), tt.msg) {
-				t.Fatalf("err %v, want one mentioning %q", err, tt.msg)
-			}
-		})
-	}
-	_, err := httpapi.Listen("127.0.0.1:0", http.NotFoundHandler(),
-		httpapi.ServeOptions{TLSCertFile: missing, TLSKeyFile: missing})
-	if !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("missing cert error %v does not wrap ErrNotExist", err)
+func TestListenBadAddress(t *testing.T) {
+	if _, err := httpapi.Listen("127.0.0.1:notaport", http.NotFoundHandler(), httpapi.ServeOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "listen") {
+		t.Fatalf("err %v, want a listen error", err)
 	}
 }
 
@@ -387,42 +365,3 @@ func healthz(t *testing.T, conn net.Conn, br *bufio.Reader) {
 
 // selfSigned writes a certificate for 127.0.0.1 and its key, and returns
 // their paths and a pool trusting the certificate.
-func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "yzma test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/yzma/yzma/node"
 	"github.com/yzma/yzma/node/api"
+	"github.com/yzma/yzma/node/creds"
 )
 
 // Options configures the API.
@@ -19,8 +20,10 @@ type Options struct {
 	// MaxBodyBytes is the largest accepted request body; zero means
 	// api.DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// AuthToken, when set, is the bearer token every endpoint except
-	// /healthz and /readyz requires.
+	// Auth says who may call what; zero: everyone everything.
+	Auth Auth
+	// AuthToken, when set, is a read-write client token: shorthand for
+	// Auth.Tokens holding only it.
 	AuthToken string
 	// Registerer receives the HTTP metrics; nil registers none.
 	Registerer prometheus.Registerer
@@ -33,7 +36,22 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
+// Auth holds the credentials the API checks (package creds); nil fields
+// are not configured. With none at all, everything is open (the loopback
+// default); with client tokens but no peer credential, /internal/* takes
+// nobody.
+type Auth struct {
+	// Tokens are the client tokens; nil: client routes need none.
+	Tokens *creds.File[creds.Tokens]
+	// Peers are the peer secrets accepted on /internal/*.
+	Peers *creds.File[creds.Secrets]
+	// PeerCerts: a client certificate the TLS server verified (against its
+	// CA) is a peer, on /internal/* and everywhere else.
+	PeerCerts bool
+}
+
 type server struct {
+	auth    Auth
 	node    *node.Node
 	maxBody int64
 	writes  *writeGate
@@ -59,15 +77,16 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
-	s := &server{node: n, maxBody: opts.MaxBodyBytes, log: opts.Logger, metrics: m, writes: newWriteGate(opts.MaxPendingWrites)}
+	if opts.AuthToken != "" {
+		opts.Auth.Tokens = creds.Static(creds.TokensOf(opts.AuthToken))
+	}
+	s := &server{auth: opts.Auth, node: n, maxBody: opts.MaxBodyBytes, log: opts.Logger, metrics: m, writes: newWriteGate(opts.MaxPendingWrites)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.instrument, s.recoverPanics)
-	if opts.AuthToken != "" {
-		e.Use(requireToken(opts.AuthToken))
-	}
+	e.Use(s.authorize)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if opts.Gatherer != nil {

@@ -159,12 +159,25 @@ func (sr *snapshotReader) next() (keyRecord, error) {
 // floor moves up for them. A malformed stream is ErrBadSnapshot; the chunks
 // merged before it stay merged (each is a valid merge on its own).
 func (s *Store) ApplySnapshot(ctx context.Context, r io.Reader) error {
+	return s.ApplySnapshotChecked(ctx, r, nil)
+}
+
+// ApplySnapshotChecked is ApplySnapshot with check, when not nil, vetting
+// the header's version vector before anything is merged: the caller knows
+// what the other members have made (see package cluster). Its error is
+// returned wrapped in ErrBadSnapshot.
+func (s *Store) ApplySnapshotChecked(ctx context.Context, r io.Reader, check func(crdt.VersionVector) error) error {
 	s.remoteMu.Lock()
 	defer s.remoteMu.Unlock()
 	sr := newSnapshotReader(r, s.origin, s.VersionVector()[s.origin])
 	hdr, err := sr.header()
 	if err != nil {
 		return err
+	}
+	if check != nil {
+		if err := check(hdr.VV); err != nil {
+			return fmt.Errorf("%w: header: %w", ErrBadSnapshot, err)
+		}
 	}
 	remote := crdt.ContextOf(hdr.VV)
 	var last []byte // local keys up to here are merged

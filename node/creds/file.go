@@ -1,0 +1,152 @@
+package creds
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// CheckInterval is how often, at most, a File looks at its path again.
+const CheckInterval = time.Second
+
+// MaxFileBytes bounds a credential file; certificate bundles are the
+// largest expected.
+const MaxFileBytes = 1 << 20
+
+// File is a value parsed from files that are re-read when used, at most
+// once per CheckInterval, and re-parsed when their bytes change.
+type File[T any] struct {
+	paths []string
+	parse func(contents [][]byte) (T, error)
+
+	mu      sync.Mutex
+	checked time.Time
+	raw     [][]byte
+	val     T
+	err     error   // of the last read or parse; nil when the value is current
+	changed func(T) // called (under mu) with every newly parsed value
+	now     func() time.Time
+}
+
+// NewFile reads and parses paths once: an error there is the caller's to
+// report (a node does not start with credentials it cannot read).
+func NewFile[T any](parse func(contents [][]byte) (T, error), paths ...string) (*File[T], error) {
+	f := &File[T]{paths: paths, parse: parse, now: time.Now}
+	raw, err := readAll(paths)
+	if err != nil {
+		return nil, err
+	}
+	v, err := parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", paths[0], err)
+	}
+	f.raw, f.val, f.checked = raw, v, f.now()
+	return f, nil
+}
+
+// Get returns the current value, re-reading the files when CheckInterval
+// has passed since they were last read.
+func (f *File[T]) Get() T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.now().Sub(f.checked) >= CheckInterval {
+		f.reload()
+	}
+	return f.val
+}
+
+// Reload re-reads the files now; it returns the error that kept the old
+// value, if any.
+func (f *File[T]) Reload() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reload()
+	return f.err
+}
+
+// Err is the error of the last reload: non-nil while the files are
+// unreadable or malformed and the previous value is still in use.
+func (f *File[T]) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// OnChange makes fn be called with every value parsed after a change of
+// the files (not the first one).
+func (f *File[T]) OnChange(fn func(T)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.changed = fn
+}
+
+func (f *File[T]) reload() {
+	f.checked = f.now()
+	raw, err := readAll(f.paths)
+	if err != nil {
+		f.err = err
+		return
+	}
+	if equal(raw, f.raw) {
+		f.err = nil
+		return
+	}
+	v, err := f.parse(raw)
+	if err != nil {
+		f.err = fmt.Errorf("%s: %w", f.paths[0], err)
+		return
+	}
+	f.raw, f.val, f.err = raw, v, nil
+	if f.changed != nil {
+		f.changed(v)
+	}
+}
+
+func readAll(paths []string) ([][]byte, error) {
+	out := make([][]byte, len(paths))
+	for i, p := range paths {
+		b, err := readFile(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func readFile(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read credentials: %w", err)
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read credentials %s: %w", path, err)
+	}
+	if len(b) > MaxFileBytes {
+		return nil, fmt.Errorf("credentials %s: larger than %d bytes", path, MaxFileBytes)
+	}
+	return b, nil
+}
+
+func equal(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Static returns a File-like source of a fixed value, for credentials
+// given inline rather than in files.
+func Static[T any](v T) *File[T] {
+	return &File[T]{val: v, now: time.Now, checked: time.Now().Add(1 << 62)}
+}
