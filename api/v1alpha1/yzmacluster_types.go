@@ -49,19 +49,78 @@ type YzmaClusterSpec struct {
 	// +optional
 	Ports Ports `json:"ports,omitempty"`
 
-	// GossipKeySecret names a Secret key holding the gossip encryption key
-	// (base64 of 16, 24 or 32 bytes). Without it gossip is not encrypted.
+	// TLS of the nodes' HTTP API and of their calls to each other. On by
+	// default: the operator generates a CA and a certificate for the
+	// cluster's Services and pods, or mounts spec.tls.secretName.
+	// +kubebuilder:default={}
 	// +optional
-	GossipKeySecret *corev1.SecretKeySelector `json:"gossipKeySecret,omitempty"`
+	TLS TLS `json:"tls,omitempty"`
 
-	// APITokenSecret names a Secret key holding the bearer token the HTTP
-	// API requires. Without it the API is open.
+	// Auth of the nodes' HTTP API (bearer tokens), of the nodes to each
+	// other (peer tokens) and of gossip (encryption keys). On by default:
+	// the operator generates the Secret "<name>-auth", or mounts
+	// spec.auth.secretName.
+	// +kubebuilder:default={}
 	// +optional
-	APITokenSecret *corev1.SecretKeySelector `json:"apiTokenSecret,omitempty"`
+	Auth Auth `json:"auth,omitempty"`
 
 	// PodTemplate adds scheduling and metadata settings to the node pods.
 	// +optional
 	PodTemplate PodTemplate `json:"podTemplate,omitempty"`
+}
+
+// TLS configures the nodes' certificates. The Secret in use (generated or
+// the user's) is mounted read-only at /etc/yzma/tls in the node pods; a
+// change of its tls.crt, tls.key or ca.crt rolls the pods.
+type TLS struct {
+	// Enabled serves the HTTP API over HTTPS, and makes the nodes present
+	// their certificate to each other as client certificates. False: plain
+	// HTTP.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// SecretName names a Secret of the cluster's namespace in
+	// cert-manager's shape: tls.crt and tls.key (the nodes' certificate
+	// and key, with the usages serverAuth and clientAuth) and ca.crt (the
+	// CA the nodes and the operator trust). The certificate must name the
+	// pods, *.<name>-peers.<namespace>.svc.<cluster domain>, and the
+	// Services clients use. The operator reads it and never changes it.
+	// Unset: the operator generates the CA Secret "<name>-ca" and the
+	// certificate Secret "<name>-tls", and renews the certificate (1 year)
+	// when a third of its lifetime is left.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+}
+
+// Auth configures the nodes' credentials. The Secret in use (generated or
+// the user's) is mounted read-only at /etc/yzma/auth in the node pods; a
+// change of its keys rolls the pods.
+type Auth struct {
+	// Enabled requires a bearer token on the HTTP API (but /healthz and
+	// /readyz), a peer credential between nodes, and encrypts gossip.
+	// False: the API is open and gossip is not encrypted.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// SecretName names a Secret of the cluster's namespace with the keys
+	// tokens (client tokens, one "rw <token>", "ro <token>" or bare
+	// "<token>" per line; the operator uses the first rw one), peer-tokens
+	// (peer secrets, one per line) and gossip-keys (base64 of 16, 24 or 32
+	// bytes, one per line, the first encrypting). The operator reads it and
+	// never changes it. Unset: the operator generates "<name>-auth" once,
+	// and never overwrites it: rotate by editing it. A change rolls the
+	// pods; wait for the rollout between the steps of a rotation, so that
+	// nodes on either side of it understand each other. A client token
+	// (the operator's is the first rw one): add the new one after the
+	// old, then remove the old. A peer secret or gossip key (the first is
+	// the one used, every line is accepted): add the new one second, then
+	// move it first, then remove the old.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
 }
 
 // Storage describes each node's persistent volume.
@@ -162,30 +221,34 @@ type PodTemplate struct {
 	// The variables the operator sets itself (POD_NAME, POD_NAMESPACE,
 	// POD_IP, YZMA_PEERING_NAME, YZMA_PEERING_ADVERTISE_ADDRESS,
 	// YZMA_PEERING_BIND_PORT, YZMA_PEERING_SEED_DNS, YZMA_API_BIND,
-	// YZMA_DB_PATH, YZMA_GOSSIP_KEY, YZMA_AUTH_TOKEN) are rejected: they
-	// come from the rest of the spec.
+	// YZMA_DB_PATH, and with tls and auth YZMA_TLS_CERT_FILE,
+	// YZMA_TLS_KEY_FILE, YZMA_TLS_CA_FILE, YZMA_API_ADVERTISE_NAME,
+	// YZMA_AUTH_TOKEN_FILE, YZMA_PEER_TOKEN_FILE, YZMA_GOSSIP_KEY_FILE) are
+	// rejected, whether tls and auth are on or not: they come from the rest
+	// of the spec.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
-	// +kubebuilder:validation:XValidation:rule="self.all(e, !(e.name in ['POD_NAME', 'POD_NAMESPACE', 'POD_IP', 'YZMA_PEERING_NAME', 'YZMA_PEERING_ADVERTISE_ADDRESS', 'YZMA_PEERING_BIND_PORT', 'YZMA_PEERING_SEED_DNS', 'YZMA_API_BIND', 'YZMA_DB_PATH', 'YZMA_GOSSIP_KEY', 'YZMA_AUTH_TOKEN']))",message="podTemplate.env cannot set a variable the operator sets itself (POD_NAME, POD_NAMESPACE, POD_IP, YZMA_PEERING_NAME, YZMA_PEERING_ADVERTISE_ADDRESS, YZMA_PEERING_BIND_PORT, YZMA_PEERING_SEED_DNS, YZMA_API_BIND, YZMA_DB_PATH, YZMA_GOSSIP_KEY, YZMA_AUTH_TOKEN)"
+	// +kubebuilder:validation:XValidation:rule="self.all(e, !(e.name in ['POD_NAME', 'POD_NAMESPACE', 'POD_IP', 'YZMA_PEERING_NAME', 'YZMA_PEERING_ADVERTISE_ADDRESS', 'YZMA_PEERING_BIND_PORT', 'YZMA_PEERING_SEED_DNS', 'YZMA_API_BIND', 'YZMA_DB_PATH', 'YZMA_TLS_CERT_FILE', 'YZMA_TLS_KEY_FILE', 'YZMA_TLS_CA_FILE', 'YZMA_API_ADVERTISE_NAME', 'YZMA_AUTH_TOKEN_FILE', 'YZMA_PEER_TOKEN_FILE', 'YZMA_GOSSIP_KEY_FILE']))",message="podTemplate.env cannot set a variable the operator sets itself (POD_NAME, POD_NAMESPACE, POD_IP, YZMA_PEERING_NAME, YZMA_PEERING_ADVERTISE_ADDRESS, YZMA_PEERING_BIND_PORT, YZMA_PEERING_SEED_DNS, YZMA_API_BIND, YZMA_DB_PATH, YZMA_TLS_CERT_FILE, YZMA_TLS_KEY_FILE, YZMA_TLS_CA_FILE, YZMA_API_ADVERTISE_NAME, YZMA_AUTH_TOKEN_FILE, YZMA_PEER_TOKEN_FILE, YZMA_GOSSIP_KEY_FILE)"
 	// +optional
 	Env []corev1.EnvVar `json:"env,omitempty"`
 	// Volumes adds volumes to the pods, after the operator's own; mount
 	// them in the node container with volumeMounts. The names "data" (the
-	// node's claim) and "tmp" are the operator's.
+	// node's claim), "tmp", "yzma-tls" and "yzma-auth" are the operator's.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:XValidation:rule="self.all(v, v.name != 'data' && v.name != 'tmp')",message="podTemplate.volumes cannot be named data or tmp: the operator's own volumes"
+	// +kubebuilder:validation:XValidation:rule="self.all(v, !(v.name in ['data', 'tmp', 'yzma-tls', 'yzma-auth']))",message="podTemplate.volumes cannot be named data, tmp, yzma-tls or yzma-auth: the operator's own volumes"
 	// +optional
 	Volumes []Volume `json:"volumes,omitempty"`
 	// VolumeMounts adds mounts to the node container, after the operator's
-	// own. The data directory /var/lib/yzma (and anything under it) and
-	// /tmp are the operator's.
+	// own. The data directory /var/lib/yzma, the Secret directories
+	// /etc/yzma/tls and /etc/yzma/auth (and anything under them) and /tmp
+	// are the operator's.
 	// +listType=map
 	// +listMapKey=mountPath
 	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:XValidation:rule="self.all(m, m.mountPath != '/tmp' && m.mountPath != '/tmp/' && m.mountPath != '/var/lib/yzma' && !m.mountPath.startsWith('/var/lib/yzma/'))",message="podTemplate.volumeMounts cannot use /var/lib/yzma (the node's data directory) or /tmp: the operator's own mounts"
+	// +kubebuilder:validation:XValidation:rule="self.all(m, m.mountPath != '/tmp' && m.mountPath != '/tmp/' && !['/var/lib/yzma', '/etc/yzma/tls', '/etc/yzma/auth'].exists(d, m.mountPath == d || m.mountPath.startsWith(d + '/')))",message="podTemplate.volumeMounts cannot use /var/lib/yzma (the node's data directory), /etc/yzma/tls, /etc/yzma/auth or /tmp: the operator's own mounts"
 	// +optional
 	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
 }

@@ -3,7 +3,8 @@
 //
 // It runs in the cluster (config/manager) or on a laptop against a
 // kubeconfig; outside the cluster it reaches the node pods through the API
-// server's pod proxy.
+// server's pod proxy, which keeps the Authorization header for itself, so
+// the nodes' token travels in X-Yzma-Token there.
 //
 // By default it acts on YzmaClusters in every namespace. With
 // WATCH_NAMESPACE (or -watch-namespace) set to a comma-separated list of

@@ -26,9 +26,15 @@ const (
 	managerNS          = "yzma-system"
 )
 
-// TestGeneratedRoleGetsSecretsOnly: the manager reads Secrets by name and
-// neither lists nor watches them.
-func TestGeneratedRoleGetsSecretsOnly(t *testing.T) {
+// secretVerbsWanted are the manager's verbs on Secrets: it reads them by
+// name, creates the ones it generates and updates the certificate it
+// renews; it neither lists nor watches them (nothing caches them), nor
+// patches or deletes them (generated ones go with their cluster).
+var secretVerbsWanted = []string{"create", "get", "update"}
+
+// TestGeneratedRoleSecretVerbs: the manager reads, creates and updates
+// Secrets by name, and neither lists nor watches them.
+func TestGeneratedRoleSecretVerbs(t *testing.T) {
 	raw, err := os.ReadFile("../../config/rbac/role.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -39,8 +45,8 @@ func TestGeneratedRoleGetsSecretsOnly(t *testing.T) {
 	}
 	var role rbacv1.ClusterRole
 	convert(t, objs[0], &role)
-	if got := secretVerbs(role.Rules); !slices.Equal(got, []string{"get"}) {
-		t.Errorf("config/rbac/role.yaml grants %v on secrets, want [get]", got)
+	if got := secretVerbs(role.Rules); !slices.Equal(got, secretVerbsWanted) {
+		t.Errorf("config/rbac/role.yaml grants %v on secrets, want %v", got, secretVerbsWanted)
 	}
 }
 
@@ -50,8 +56,8 @@ func TestDefaultInstallWatchesAllNamespaces(t *testing.T) {
 	objs := kubetest.Kustomize(t, "../../config/default")
 	var role rbacv1.ClusterRole
 	convert(t, find(t, objs, "ClusterRole", "", managerRole), &role)
-	if got := secretVerbs(role.Rules); !slices.Equal(got, []string{"get"}) {
-		t.Errorf("ClusterRole %s grants %v on secrets, want [get]", managerRole, got)
+	if got := secretVerbs(role.Rules); !slices.Equal(got, secretVerbsWanted) {
+		t.Errorf("ClusterRole %s grants %v on secrets, want %v", managerRole, got, secretVerbsWanted)
 	}
 	var binding rbacv1.ClusterRoleBinding
 	convert(t, find(t, objs, "ClusterRoleBinding", "", managerRoleBinding), &binding)
@@ -108,8 +114,8 @@ func TestNamespacedInstall(t *testing.T) {
 	if watched == "" || watched == managerNS {
 		t.Fatalf("Role %s in namespace %q, want the watched namespace", managerRole, watched)
 	}
-	if got := secretVerbs(role.Rules); !slices.Equal(got, []string{"get"}) {
-		t.Errorf("Role %s grants %v on secrets, want [get]", managerRole, got)
+	if got := secretVerbs(role.Rules); !slices.Equal(got, secretVerbsWanted) {
+		t.Errorf("Role %s grants %v on secrets, want %v", managerRole, got, secretVerbsWanted)
 	}
 	// The rules are the generated ones, not a copy that could drift.
 	raw, err := os.ReadFile("../../config/rbac/role.yaml")

@@ -34,6 +34,9 @@ func cluster(mutate ...func(*yzmav1.YzmaCluster)) *yzmav1.YzmaCluster {
 
 var settings = podSettings{Image: "yzma:1.0", ClusterDomain: "cluster.local", ConfigHash: "h1"}
 
+// secured are settings with TLS and auth on.
+var secured = podSettings{Image: "yzma:1.0", ClusterDomain: "cluster.local", ConfigHash: "h1", TLSSecret: "db-tls", AuthSecret: "db-auth"}
+
 func envValue(env []corev1.EnvVar, name string) (corev1.EnvVar, bool) {
 	i := slices.IndexFunc(env, func(e corev1.EnvVar) bool { return e.Name == name })
 	if i < 0 {
@@ -43,14 +46,14 @@ func envValue(env []corev1.EnvVar, name string) (corev1.EnvVar, bool) {
 }
 
 func TestStatefulSetBuilder(t *testing.T) {
-	token := &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "tok"}, Key: "t"}
 	tests := []struct {
 		name     string
 		c        *yzmav1.YzmaCluster
+		s        podSettings
 		replicas int32
 		check    func(t *testing.T, sts *appsv1.StatefulSet)
 	}{
-		{"defaults", cluster(), 3, func(t *testing.T, sts *appsv1.StatefulSet) {
+		{"defaults, TLS and auth off", cluster(), settings, 3, func(t *testing.T, sts *appsv1.StatefulSet) {
 			spec := sts.Spec
 			ctr := spec.Template.Spec.Containers[0]
 			if *spec.Replicas != 3 || spec.ServiceName != "db-peers" || spec.PodManagementPolicy != appsv1.OrderedReadyPodManagement {
@@ -75,10 +78,16 @@ func TestStatefulSetBuilder(t *testing.T) {
 					t.Errorf("%s not from the downward API %s: %+v", name, path, e)
 				}
 			}
-			if _, ok := envValue(ctr.Env, "YZMA_AUTH_TOKEN"); ok {
-				t.Error("token env without a token Secret")
+			for _, name := range []string{"YZMA_TLS_CERT_FILE", "YZMA_TLS_CA_FILE", "YZMA_API_ADVERTISE_NAME", "YZMA_AUTH_TOKEN_FILE", "YZMA_GOSSIP_KEY_FILE"} {
+				if e, ok := envValue(ctr.Env, name); ok {
+					t.Errorf("%+v with TLS and auth off", e)
+				}
 			}
-			if ctr.ReadinessProbe.HTTPGet.Path != "/readyz" || ctr.LivenessProbe.HTTPGet.Path != "/healthz" {
+			if len(spec.Template.Spec.Volumes) != 1 || len(ctr.VolumeMounts) != 2 {
+				t.Errorf("volumes %+v mounts %+v: want only tmp (and the claim's data)", spec.Template.Spec.Volumes, ctr.VolumeMounts)
+			}
+			if ctr.ReadinessProbe.HTTPGet.Path != "/readyz" || ctr.LivenessProbe.HTTPGet.Path != "/healthz" ||
+				ctr.ReadinessProbe.HTTPGet.Scheme != corev1.URISchemeHTTP || ctr.LivenessProbe.HTTPGet.Scheme != corev1.URISchemeHTTP {
 				t.Errorf("probes %+v %+v", ctr.ReadinessProbe, ctr.LivenessProbe)
 			}
 			sc, psc := ctr.SecurityContext, spec.Template.Spec.SecurityContext
@@ -97,24 +106,87 @@ func TestStatefulSetBuilder(t *testing.T) {
 				t.Errorf("config hash annotation %v", sts.Spec.Template.Annotations)
 			}
 		}},
+		{"TLS and auth on", cluster(), secured, 3, func(t *testing.T, sts *appsv1.StatefulSet) {
+			ps := sts.Spec.Template.Spec
+			ctr := ps.Containers[0]
+			for name, want := range map[string]string{
+				"YZMA_TLS_CERT_FILE":      "/etc/yzma/tls/tls.crt",
+				"YZMA_TLS_KEY_FILE":       "/etc/yzma/tls/tls.key",
+				"YZMA_TLS_CA_FILE":        "/etc/yzma/tls/ca.crt",
+				"YZMA_API_ADVERTISE_NAME": "$(POD_NAME).db-peers.$(POD_NAMESPACE).svc.cluster.local",
+				"YZMA_AUTH_TOKEN_FILE":    "/etc/yzma/auth/tokens",
+				"YZMA_PEER_TOKEN_FILE":    "/etc/yzma/auth/peer-tokens",
+				"YZMA_GOSSIP_KEY_FILE":    "/etc/yzma/auth/gossip-keys",
+			} {
+				if e, _ := envValue(ctr.Env, name); e.Value != want {
+					t.Errorf("%s = %q, want %q", name, e.Value, want)
+				}
+			}
+			// $(POD_NAME) and $(POD_NAMESPACE) expand only if defined before.
+			adv := slices.IndexFunc(ctr.Env, func(e corev1.EnvVar) bool { return e.Name == "YZMA_API_ADVERTISE_NAME" })
+			if pod := slices.IndexFunc(ctr.Env, func(e corev1.EnvVar) bool { return e.Name == "POD_NAMESPACE" }); pod > adv {
+				t.Errorf("YZMA_API_ADVERTISE_NAME (%d) before POD_NAMESPACE (%d)", adv, pod)
+			}
+			wantVols := []corev1.Volume{
+				{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "yzma-tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-tls", DefaultMode: ptr.To[int32](0o440)}}},
+				{Name: "yzma-auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-auth", DefaultMode: ptr.To[int32](0o440)}}},
+			}
+			if !reflect.DeepEqual(ps.Volumes, wantVols) {
+				t.Errorf("volumes %+v, want %+v", ps.Volumes, wantVols)
+			}
+			wantMounts := []corev1.VolumeMount{
+				{Name: "data", MountPath: "/var/lib/yzma"},
+				{Name: "tmp", MountPath: "/tmp"},
+				{Name: "yzma-tls", MountPath: "/etc/yzma/tls", ReadOnly: true},
+				{Name: "yzma-auth", MountPath: "/etc/yzma/auth", ReadOnly: true},
+			}
+			if !reflect.DeepEqual(ctr.VolumeMounts, wantMounts) {
+				t.Errorf("mounts %+v, want %+v", ctr.VolumeMounts, wantMounts)
+			}
+			// The files are readable by the node's group: the pod's fsGroup.
+			if psc := ps.SecurityContext; *psc.FSGroup != nodeUID || *psc.RunAsGroup != nodeUID {
+				t.Errorf("pod security context %+v: the node's group must own the Secret files", psc)
+			}
+			if ctr.ReadinessProbe.HTTPGet.Scheme != corev1.URISchemeHTTPS || ctr.LivenessProbe.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+				t.Errorf("probes %+v %+v, want HTTPS", ctr.ReadinessProbe.HTTPGet, ctr.LivenessProbe.HTTPGet)
+			}
+		}},
+		{"TLS only", cluster(), podSettings{Image: "x", ClusterDomain: "example.org", TLSSecret: "mine"}, 3, func(t *testing.T, sts *appsv1.StatefulSet) {
+			ctr := sts.Spec.Template.Spec.Containers[0]
+			if e, _ := envValue(ctr.Env, "YZMA_API_ADVERTISE_NAME"); e.Value != "$(POD_NAME).db-peers.$(POD_NAMESPACE).svc.example.org" {
+				t.Errorf("advertise name %q", e.Value)
+			}
+			if _, ok := envValue(ctr.Env, "YZMA_AUTH_TOKEN_FILE"); ok || len(ctr.VolumeMounts) != 3 || ctr.VolumeMounts[2].Name != "yzma-tls" {
+				t.Errorf("env %+v mounts %+v: want TLS without auth", ctr.Env, ctr.VolumeMounts)
+			}
+			if v := sts.Spec.Template.Spec.Volumes; len(v) != 2 || v[1].Secret.SecretName != "mine" {
+				t.Errorf("volumes %+v", v)
+			}
+		}},
+		{"auth only", cluster(), podSettings{Image: "x", ClusterDomain: "cluster.local", AuthSecret: "mine"}, 3, func(t *testing.T, sts *appsv1.StatefulSet) {
+			ctr := sts.Spec.Template.Spec.Containers[0]
+			if _, ok := envValue(ctr.Env, "YZMA_TLS_CERT_FILE"); ok || len(ctr.VolumeMounts) != 3 || ctr.VolumeMounts[2].Name != "yzma-auth" {
+				t.Errorf("env %+v mounts %+v: want auth without TLS", ctr.Env, ctr.VolumeMounts)
+			}
+			if ctr.ReadinessProbe.HTTPGet.Scheme != corev1.URISchemeHTTP {
+				t.Errorf("probe scheme %q without TLS", ctr.ReadinessProbe.HTTPGet.Scheme)
+			}
+		}},
 		{"customised", cluster(func(c *yzmav1.YzmaCluster) {
 			c.Spec.Image = "registry.example/yzma:2"
 			c.Spec.ImagePullPolicy = corev1.PullAlways
 			c.Spec.Ports = yzmav1.Ports{HTTP: 9000, Gossip: 9001}
 			c.Spec.Storage = yzmav1.Storage{Size: resource.MustParse("5Gi"), StorageClassName: ptr.To("fast")}
 			c.Spec.Persistence = yzmav1.Persistence{ScaleDownPolicy: yzmav1.PVCRetain, DeletePolicy: yzmav1.PVCDelete}
-			c.Spec.APITokenSecret = token
 			c.Spec.PodTemplate = yzmav1.PodTemplate{
 				Labels: map[string]string{"team": "a", labelInstance: "spoofed"}, Annotations: map[string]string{"note": "x"},
 				NodeSelector: map[string]string{"disk": "ssd"}, Tolerations: []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}},
 			}
-		}), 5, func(t *testing.T, sts *appsv1.StatefulSet) {
+		}), secured, 5, func(t *testing.T, sts *appsv1.StatefulSet) {
 			ctr := sts.Spec.Template.Spec.Containers[0]
 			if ctr.Image != "registry.example/yzma:2" || ctr.ImagePullPolicy != corev1.PullAlways || ctr.Ports[0].ContainerPort != 9000 || ctr.Ports[1].ContainerPort != 9001 {
 				t.Errorf("container %+v", ctr)
-			}
-			if e, _ := envValue(ctr.Env, "YZMA_AUTH_TOKEN"); e.ValueFrom == nil || *e.ValueFrom.SecretKeyRef != *token {
-				t.Errorf("token env %+v", e)
 			}
 			if e, _ := envValue(ctr.Env, "YZMA_API_BIND"); e.Value != ":9000" {
 				t.Errorf("API bind %q", e.Value)
@@ -139,8 +211,8 @@ func TestStatefulSetBuilder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := settings
-			s.Image = nodeImage(tt.c, nil, settings.Image)
+			s := tt.s
+			s.Image = nodeImage(tt.c, nil, tt.s.Image)
 			tt.check(t, statefulSet(tt.c, tt.replicas, tt.replicas, s))
 		})
 	}
@@ -193,36 +265,41 @@ func TestPlacement(t *testing.T) {
 }
 
 func TestPodTemplateExtras(t *testing.T) {
-	secretVol := yzmav1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-tls"}}}
+	secretVol := yzmav1.Volume{Name: "extra", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "my-secret"}}}
 	c := cluster(func(c *yzmav1.YzmaCluster) {
-		c.Spec.APITokenSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "tok"}, Key: "t"}
 		c.Spec.PodTemplate = yzmav1.PodTemplate{
 			ImagePullSecrets:   []corev1.LocalObjectReference{{Name: "regcred"}},
 			PriorityClassName:  "high",
 			ServiceAccountName: "yzma-node",
 			Env: []corev1.EnvVar{
-				{Name: "YZMA_TLS_CERT_FILE", Value: "/etc/yzma/tls/tls.crt"},
-				{Name: "YZMA_API_BIND", Value: ":1"},     // the operator's: skipped
-				{Name: "POD_IP", Value: "10.0.0.1"},      // the operator's: skipped
-				{Name: "YZMA_AUTH_TOKEN", Value: "open"}, // the operator's: skipped
+				{Name: "YZMA_MAX_BODY_BYTES", Value: "2097152"},
+				{Name: "YZMA_API_BIND", Value: ":1"},                   // the operator's: skipped
+				{Name: "POD_IP", Value: "10.0.0.1"},                    // the operator's: skipped
+				{Name: "YZMA_AUTH_TOKEN_FILE", Value: "/dev/null"},     // the operator's: skipped
+				{Name: "YZMA_TLS_CA_FILE", Value: "/etc/ssl/certs/ca"}, // the operator's: skipped
 				{Name: "EXTRA", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
 			},
 			Volumes: []yzmav1.Volume{
 				secretVol,
-				{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}, // skipped
-				{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},  // skipped
+				{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},      // skipped
+				{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},       // skipped
+				{Name: "yzma-tls", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},  // skipped
+				{Name: "yzma-auth", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}, // skipped
 			},
 			VolumeMounts: []corev1.VolumeMount{
-				{Name: "tls", MountPath: "/etc/yzma/tls", ReadOnly: true},
-				{Name: "tls", MountPath: "/var/lib/yzma"},    // skipped
-				{Name: "tls", MountPath: "/var/lib/yzma/x/"}, // skipped
-				{Name: "tls", MountPath: "/tmp/"},            // skipped
-				{Name: "tls", MountPath: "/var/lib/yzma-extra"},
+				{Name: "extra", MountPath: "/etc/yzma/extra", ReadOnly: true},
+				{Name: "extra", MountPath: "/var/lib/yzma"},         // skipped
+				{Name: "extra", MountPath: "/var/lib/yzma/x/"},      // skipped
+				{Name: "extra", MountPath: "/tmp/"},                 // skipped
+				{Name: "extra", MountPath: "/etc/yzma/tls"},         // skipped
+				{Name: "extra", MountPath: "/etc/yzma/auth/x"},      // skipped
+				{Name: "extra", MountPath: "/etc/yzma/../yzma/tls"}, // skipped
+				{Name: "extra", MountPath: "/var/lib/yzma-extra"},
 			},
 		}
 	})
-	base := statefulSet(cluster(func(b *yzmav1.YzmaCluster) { b.Spec.APITokenSecret = c.Spec.APITokenSecret }), 3, 3, settings).Spec.Template.Spec
-	ps := statefulSet(c, 3, 3, settings).Spec.Template.Spec
+	base := statefulSet(cluster(), 3, 3, secured).Spec.Template.Spec
+	ps := statefulSet(c, 3, 3, secured).Spec.Template.Spec
 	ctr, baseCtr := ps.Containers[0], base.Containers[0]
 
 	if !reflect.DeepEqual(ps.ImagePullSecrets, []corev1.LocalObjectReference{{Name: "regcred"}}) || ps.PriorityClassName != "high" || ps.ServiceAccountName != "yzma-node" {
@@ -237,30 +314,30 @@ func TestPodTemplateExtras(t *testing.T) {
 	if len(ctr.Env) != n+2 || !reflect.DeepEqual(ctr.Env[:n], baseCtr.Env) {
 		t.Fatalf("env %+v: want the operator's %d variables unchanged, then 2 extra", ctr.Env, n)
 	}
-	if ctr.Env[n].Name != "YZMA_TLS_CERT_FILE" || ctr.Env[n+1].Name != "EXTRA" || ctr.Env[n+1].ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+	if ctr.Env[n].Name != "YZMA_MAX_BODY_BYTES" || ctr.Env[n+1].Name != "EXTRA" || ctr.Env[n+1].ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
 		t.Errorf("extra env %+v", ctr.Env[n:])
 	}
 	if e, _ := envValue(ctr.Env, "YZMA_API_BIND"); e.Value != ":8080" {
 		t.Errorf("YZMA_API_BIND %q: the operator's value must win", e.Value)
 	}
-	if e, _ := envValue(ctr.Env, "YZMA_AUTH_TOKEN"); e.ValueFrom == nil || e.Value != "" {
-		t.Errorf("YZMA_AUTH_TOKEN %+v: the operator's Secret reference must win", e)
+	if e, _ := envValue(ctr.Env, "YZMA_AUTH_TOKEN_FILE"); e.Value != "/etc/yzma/auth/tokens" {
+		t.Errorf("YZMA_AUTH_TOKEN_FILE %+v: the operator's file must win", e)
 	}
 
-	wantVols := append(slices.Clone(base.Volumes), corev1.Volume{Name: "tls", VolumeSource: secretVol.VolumeSource})
+	wantVols := append(slices.Clone(base.Volumes), corev1.Volume{Name: "extra", VolumeSource: secretVol.VolumeSource})
 	if !reflect.DeepEqual(ps.Volumes, wantVols) {
 		t.Errorf("volumes %+v, want %+v", ps.Volumes, wantVols)
 	}
 	wantMounts := append(slices.Clone(baseCtr.VolumeMounts),
-		corev1.VolumeMount{Name: "tls", MountPath: "/etc/yzma/tls", ReadOnly: true},
-		corev1.VolumeMount{Name: "tls", MountPath: "/var/lib/yzma-extra"})
+		corev1.VolumeMount{Name: "extra", MountPath: "/etc/yzma/extra", ReadOnly: true},
+		corev1.VolumeMount{Name: "extra", MountPath: "/var/lib/yzma-extra"})
 	if !reflect.DeepEqual(ctr.VolumeMounts, wantMounts) {
 		t.Errorf("mounts %+v, want %+v", ctr.VolumeMounts, wantMounts)
 	}
 	// The builder copies: changing the spec afterwards leaves the pod spec.
 	c.Spec.PodTemplate.Volumes[0].Secret.SecretName = "changed"
 	c.Spec.PodTemplate.Env[0].Value = "changed"
-	if ps.Volumes[1].Secret.SecretName != "db-tls" || ctr.Env[n].Value != "/etc/yzma/tls/tls.crt" {
+	if ps.Volumes[len(base.Volumes)].Secret.SecretName != "my-secret" || ctr.Env[n].Value != "2097152" {
 		t.Error("the pod spec shares the spec's volumes or env")
 	}
 }
@@ -269,10 +346,8 @@ func TestPodTemplateExtras(t *testing.T) {
 // nodeEnv sets, reservedEnv, and the names the generated CRD's CEL rule on
 // podTemplate.env rejects.
 func TestReservedEnvMatchesCRD(t *testing.T) {
-	key := &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}
-	all := cluster(func(c *yzmav1.YzmaCluster) { c.Spec.GossipKeySecret, c.Spec.APITokenSecret = key, key })
 	var set []string
-	for _, e := range nodeEnv(all, settings) {
+	for _, e := range nodeEnv(cluster(), secured) {
 		set = append(set, e.Name)
 	}
 	slices.Sort(set)
@@ -326,19 +401,58 @@ func TestReservedEnvMatchesCRD(t *testing.T) {
 }
 
 func TestConfigHashFollowsSecrets(t *testing.T) {
+	sec := func(name string, kv ...string) *mountedSecret {
+		m := &mountedSecret{Name: name, Data: map[string][]byte{}}
+		for i := 0; i < len(kv); i += 2 {
+			m.Data[kv[i]] = []byte(kv[i+1])
+		}
+		return m
+	}
 	tests := []struct {
+		name string
 		a, b nodeSecrets
 		same bool
 	}{
-		{nodeSecrets{}, nodeSecrets{}, true},
-		{nodeSecrets{APIToken: "x"}, nodeSecrets{APIToken: "x"}, true},
-		{nodeSecrets{APIToken: "x"}, nodeSecrets{APIToken: "y"}, false},
-		{nodeSecrets{GossipKey: "x"}, nodeSecrets{APIToken: "x"}, false},
+		{"none", nodeSecrets{}, nodeSecrets{}, true},
+		{"same auth", nodeSecrets{Auth: sec("a", "tokens", "x")}, nodeSecrets{Auth: sec("a", "tokens", "x")}, true},
+		{"edited token", nodeSecrets{Auth: sec("a", "tokens", "x")}, nodeSecrets{Auth: sec("a", "tokens", "y")}, false},
+		{"another key", nodeSecrets{Auth: sec("a", "tokens", "x")}, nodeSecrets{Auth: sec("a", "tokens", "x", "gossip-keys", "k")}, false},
+		{"another Secret", nodeSecrets{Auth: sec("a", "tokens", "x")}, nodeSecrets{Auth: sec("b", "tokens", "x")}, false},
+		{"auth or TLS", nodeSecrets{Auth: sec("a", "tokens", "x")}, nodeSecrets{TLS: sec("a", "tokens", "x")}, false},
+		{"renewed certificate", nodeSecrets{TLS: sec("t", "tls.crt", "1")}, nodeSecrets{TLS: sec("t", "tls.crt", "2")}, false},
+		{"on or off", nodeSecrets{}, nodeSecrets{TLS: sec("t")}, false},
+		{"key moved to another", nodeSecrets{Auth: sec("a", "tokens", "xy")}, nodeSecrets{Auth: sec("a", "tokens", "x", "y", "")}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.a.hash() == tt.b.hash(); got != tt.same {
-			t.Errorf("hash(%+v) == hash(%+v): %v, want %v", tt.a, tt.b, got, tt.same)
+			t.Errorf("%s: hash(a) == hash(b): %v, want %v", tt.name, got, tt.same)
 		}
+	}
+	// mounted keeps only the keys the nodes read.
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "u"}, Data: map[string][]byte{"tokens": []byte("x"), "note": []byte("n")}}
+	if m := mounted(s, authKeys); m.Name != "u" || len(m.Data) != 1 || string(m.Data["tokens"]) != "x" {
+		t.Errorf("mounted %+v, want only tokens", m)
+	}
+	s.Data["note"] = []byte("changed")
+	if (nodeSecrets{Auth: mounted(s, authKeys)}).hash() != (nodeSecrets{Auth: sec("u", "tokens", "x")}).hash() {
+		t.Error("a key the nodes do not read changes the hash")
+	}
+}
+
+func TestTargetCarriesCredentials(t *testing.T) {
+	p := &pass{c: cluster(), clusterDomain: "cluster.local", pods: map[string]*corev1.Pod{
+		"db-1": {Status: corev1.PodStatus{PodIP: "10.0.0.2"}},
+	}}
+	if got := p.target("db-1"); !reflect.DeepEqual(got, Target{Namespace: "ns", Pod: "db-1", IP: "10.0.0.2", Port: 8080}) {
+		t.Errorf("without TLS and auth: %+v", got)
+	}
+	p.secrets = nodeSecrets{
+		TLS:  &mountedSecret{Name: "db-tls", Data: map[string][]byte{caCertKey: []byte("CA")}},
+		Auth: &mountedSecret{Name: "db-auth", Data: map[string][]byte{authTokensKey: []byte("# admin\nro r0\nrw w1\nrw w2\n")}},
+	}
+	got := p.target("db-1")
+	if got.Token != "w1" || string(got.CA) != "CA" || got.ServerName != "db-1.db-peers.ns.svc.cluster.local" || got.IP != "10.0.0.2" {
+		t.Errorf("with TLS and auth: %+v", got)
 	}
 }
 

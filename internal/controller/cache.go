@@ -17,9 +17,10 @@ import (
 //     (nodeCacheSelector). The reconciler lists both by those labels
 //     (observe.go, volumes.go) and maps pod events by them (podToCluster),
 //     so no other pod or claim in the cluster is held in memory.
-//   - No Secrets: the reconciler reads them through the APIReader
-//     (config.go) and does not watch them, so the manager needs only get on
-//     Secrets.
+//   - No Secrets: the reconciler reads them one by one through the
+//     APIReader (secrets.go) and does not watch them, so the manager needs
+//     neither list nor watch on Secrets (only get, and create and update
+//     for the ones it generates), and holds no Secret in memory.
 //   - With namespaces, only those namespaces, for every kind; none: all.
 func CacheOptions(namespaces []string) cache.Options {
 	nodes := cache.ByObject{Label: nodeCacheSelector()}

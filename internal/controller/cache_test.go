@@ -158,20 +158,24 @@ func TestScopedCache(t *testing.T) {
 	}
 	kubetest.RunManager(t, mgr)
 
-	token := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "token"}, Data: map[string][]byte{"t": []byte("s3cret")}}
-	if err := k8s.Create(ctx, token); err != nil {
+	// A user's auth Secret, and the generated TLS Secrets.
+	auth := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "auth"}, Data: testAuthData()}
+	if err := k8s.Create(ctx, auth); err != nil {
 		t.Fatal(err)
 	}
-	c := newCluster(t, ns, "scoped", 1, func(c *yzmav1.YzmaCluster) {
-		c.Spec.APITokenSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "token"}, Key: "t"}
-	})
+	c := newCluster(t, ns, "scoped", 1, func(c *yzmav1.YzmaCluster) { c.Spec.Auth.SecretName = "auth" })
 	elsewhere := newCluster(t, other, "elsewhere", 1)
 	var sts appsv1.StatefulSet
 	waitFor(t, "the StatefulSet in the watched namespace", 20*time.Second, func() bool {
 		return k8s.Get(ctx, client.ObjectKeyFromObject(c), &sts) == nil
 	})
-	if sts.Spec.Template.Annotations[annotationConfigHash] != (nodeSecrets{APIToken: "s3cret"}).hash() {
-		t.Errorf("config hash %q: the Secret was not read", sts.Spec.Template.Annotations[annotationConfigHash])
+	var tlsSec corev1.Secret
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: tlsSecretName(c)}, &tlsSec); err != nil {
+		t.Fatalf("the generated TLS Secret: %v", err)
+	}
+	want := nodeSecrets{TLS: mounted(&tlsSec, tlsKeys), Auth: mounted(auth, authKeys)}.hash()
+	if got := sts.Spec.Template.Annotations[annotationConfigHash]; got != want {
+		t.Errorf("config hash %q, want %q: the Secrets were not read", got, want)
 	}
 
 	pod := func(ns, name string, l map[string]string) *corev1.Pod {

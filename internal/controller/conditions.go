@@ -51,6 +51,12 @@ const (
 	reasonStuckPod = "StuckPodRestarted"
 )
 
+// Reasons of the events about generated Secrets.
+const (
+	reasonSecretCreated = "SecretCreated"
+	reasonCertRenewed   = "CertificateRenewed"
+)
+
 // Reasons of volume events.
 const (
 	reasonVolumeExpanding = "VolumeExpanding"

@@ -6,7 +6,8 @@
 // child object comes from a pure builder function (tested without an API
 // server) and is applied with server-side apply:
 //
-//	config.go          the referenced Secrets' values and their configuration hash
+//	secrets.go         the TLS and auth Secrets the pods mount: generated or
+//	                   the user's, read, checked, their configuration hash
 //	services.go        the headless Service (gossip seeds) and client Service
 //	poddisruption.go   the PodDisruptionBudget (maxUnavailable 1)
 //	observe.go         the StatefulSet and its pods as they are
@@ -21,6 +22,22 @@
 // Before the steps, the yzma.io/pause annotation stops the pass (pause.go).
 // The manager caches only the nodes' pods and claims, never Secrets
 // (cache.go).
+//
+// TLS and auth are on unless the spec turns them off. Without a Secret
+// named in the spec the operator generates them as children of the
+// cluster: a CA ("<cluster>-ca", certs.go, kept for good), the nodes'
+// certificate ("<cluster>-tls", one for every pod: the Services' names,
+// a wildcard for the pods, localhost; issued again by the same CA when a
+// third of its year is left or its names changed) and the auth Secret
+// ("<cluster>-auth", authdata.go: a rw token, a peer secret, a gossip key;
+// created once, never overwritten, rotated by users editing it). A user's
+// Secret is read and checked, never changed. Each pass reads them afresh
+// (no watch), and their keys' values make a configuration hash in the pod
+// template: an edit or a renewal rolls the pods within resyncInterval.
+// The Secret keys, file paths and variables are the contract with the node
+// (config.go, nodeEnv in statefulset.go). The operator calls the nodes
+// with the first rw token and, with TLS, over HTTPS trusting only the
+// Secret's ca.crt and verifying the pod's DNS name (nodeclient.go).
 //
 // The pod template gets a preferred pod anti-affinity on the Kubernetes node
 // unless the spec sets an affinity or topology spread constraints, and the

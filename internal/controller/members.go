@@ -5,9 +5,10 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/utils/ptr"
+
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 	"github.com/yzma/yzma/node/api"
-	"k8s.io/utils/ptr"
 )
 
 // refreshMembers records the membership as the lowest ready pod that

@@ -35,6 +35,12 @@ const (
 	dataDir    = "/var/lib/yzma"
 	tmpVolume  = "tmp"
 	nodeBinary = "/node"
+	// The TLS and auth Secrets' volumes and where they are mounted; the
+	// files are named after the Secrets' keys (config.go).
+	tlsVolume  = "yzma-tls"
+	tlsDir     = "/etc/yzma/tls"
+	authVolume = "yzma-auth"
+	authDir    = "/etc/yzma/auth"
 )
 
 // selectorLabels select the node pods of c.
@@ -59,6 +65,18 @@ func headlessName(c *yzmav1.YzmaCluster) string { return c.Name + "-peers" }
 func clientName(c *yzmav1.YzmaCluster) string   { return c.Name }
 func stsName(c *yzmav1.YzmaCluster) string      { return c.Name }
 func pdbName(c *yzmav1.YzmaCluster) string      { return c.Name }
+
+// The Secrets the operator generates when the spec names none.
+func authSecretName(c *yzmav1.YzmaCluster) string { return c.Name + "-auth" }
+func caSecretName(c *yzmav1.YzmaCluster) string   { return c.Name + "-ca" }
+func tlsSecretName(c *yzmav1.YzmaCluster) string  { return c.Name + "-tls" }
+
+// podDNSName is the name of pod in the headless Service's domain: what
+// the nodes advertise to each other for their certificates
+// (YZMA_API_ADVERTISE_NAME) and what the operator verifies.
+func podDNSName(c *yzmav1.YzmaCluster, pod, clusterDomain string) string {
+	return fmt.Sprintf("%s.%s.%s.svc.%s", pod, headlessName(c), c.Namespace, clusterDomain)
+}
 
 // podName is the name of the StatefulSet pod with this ordinal.
 func podName(c *yzmav1.YzmaCluster, ordinal int32) string {
@@ -85,6 +103,18 @@ func replicas(c *yzmav1.YzmaCluster) int32 {
 		return defaultReplicas
 	}
 	return *c.Spec.Replicas
+}
+
+// tlsEnabled says whether the nodes serve HTTPS: spec.tls.enabled, true
+// when unset (the API server's default, here for objects stored before it).
+func tlsEnabled(c *yzmav1.YzmaCluster) bool {
+	return c.Spec.TLS.Enabled == nil || *c.Spec.TLS.Enabled
+}
+
+// authEnabled says whether the nodes require credentials: spec.auth.enabled,
+// true when unset.
+func authEnabled(c *yzmav1.YzmaCluster) bool {
+	return c.Spec.Auth.Enabled == nil || *c.Spec.Auth.Enabled
 }
 
 func httpPort(c *yzmav1.YzmaCluster) int32 {

@@ -83,6 +83,9 @@ func TestScaleDownLeavesBeforeEachShrinkWithRealNodes(t *testing.T) {
 	startManager(t, nodes)
 	c := newCluster(t, ns, "real", 5, func(c *yzmav1.YzmaCluster) {
 		c.Spec.Ports = yzmav1.Ports{HTTP: simHTTPPort, Gossip: simGossipPort}
+		// The simulated pods run the nodes without the pod's Secrets, over
+		// plain HTTP with an open API.
+		c.Spec.TLS.Enabled, c.Spec.Auth.Enabled = ptr.To(false), ptr.To(false)
 	})
 	sim := startPodSim(t, c, true)
 	watchReplicas(t, c, nodes)

@@ -12,10 +12,11 @@ import (
 // pass is what one reconcile pass knows about the cluster. Every step
 // (see steps in yzmacluster_controller.go) reads and fills it.
 type pass struct {
-	c       *yzmav1.YzmaCluster
-	secrets nodeSecrets            // the referenced Secrets' values (config.go)
-	sts     *appsv1.StatefulSet    // nil before it exists (observe.go)
-	pods    map[string]*corev1.Pod // the node pods by name (observe.go)
+	c             *yzmav1.YzmaCluster
+	clusterDomain string                 // the Reconciler's, for the pods' DNS names
+	secrets       nodeSecrets            // the Secrets the pods mount (secrets.go)
+	sts           *appsv1.StatefulSet    // nil before it exists (observe.go)
+	pods          map[string]*corev1.Pod // the node pods by name (observe.go)
 	// replicas is the StatefulSet's replica count the scale-down step
 	// chose (scaledown.go), applied by statefulset.go.
 	replicas int32
@@ -35,9 +36,14 @@ func (p *pass) wantRequeue(d time.Duration) {
 	}
 }
 
-// target addresses pod name of the cluster.
+// target addresses pod name of the cluster: with the auth Secret's first
+// rw token, and with TLS the CA and the pod's DNS name its certificate
+// must hold.
 func (p *pass) target(name string) Target {
-	t := Target{Namespace: p.c.Namespace, Pod: name, Port: httpPort(p.c), Token: p.secrets.APIToken}
+	t := Target{Namespace: p.c.Namespace, Pod: name, Port: httpPort(p.c), Token: p.secrets.token()}
+	if ca := p.secrets.caPEM(); ca != nil {
+		t.CA, t.ServerName = ca, podDNSName(p.c, name, p.clusterDomain)
+	}
 	if pod := p.pods[name]; pod != nil {
 		t.IP = pod.Status.PodIP
 	}

@@ -23,12 +23,22 @@ import (
 const nodeUID = 65532
 
 // podSettings are the inputs of a node pod that come from the manager and
-// the referenced Secrets rather than from the spec.
+// the Secrets rather than from the spec.
 type podSettings struct {
 	Image         string // the node image, chosen by nodeImage
 	ClusterDomain string // e.g. cluster.local
-	ConfigHash    string // of the referenced Secrets
+	ConfigHash    string // of the mounted Secrets
+	// TLSSecret is mounted at tlsDir, and the nodes serve HTTPS with it;
+	// empty: TLS is off (plain HTTP).
+	TLSSecret string
+	// AuthSecret is mounted at authDir, and the nodes require its tokens;
+	// empty: auth is off (an open API).
+	AuthSecret string
 }
+
+// secretMode is the mode of the Secrets' files: read-only, for the owner
+// (root) and the group, which is the pod's fsGroup, the node's group.
+const secretMode = 0o440
 
 // leaveGracePeriod is the node pods' termination grace period: longer than
 // the node's leave timeout (60 s, node/cluster), so that a pod deleted
@@ -127,7 +137,7 @@ func podTemplate(c *yzmav1.YzmaCluster, s podSettings) corev1.PodTemplateSpec {
 				FSGroup:        ptr.To[int64](nodeUID),
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
-			Volumes: podVolumes(c),
+			Volumes: podVolumes(c, s),
 		},
 	}
 }
@@ -153,16 +163,35 @@ func podAffinity(c *yzmav1.YzmaCluster) *corev1.Affinity {
 	}}
 }
 
-// podVolumes are the operator's volumes (the claim template adds "data"),
-// then the user's extra ones; the CRD rejects an extra volume that takes
-// an operator's name, and the builder skips one should it get through.
-func podVolumes(c *yzmav1.YzmaCluster) []corev1.Volume {
+// reservedVolumes are the operator's volume names; podTemplate.volumes'
+// CEL rule lists the same.
+var reservedVolumes = []string{dataVolume, tmpVolume, tlsVolume, authVolume}
+
+// reservedDirs are the operator's mount points, which no user mount may
+// take or go under; podTemplate.volumeMounts' CEL rule lists the same (and
+// /tmp, which a mount may not take but may go under).
+var reservedDirs = []string{dataDir, tlsDir, authDir}
+
+// podVolumes are the operator's volumes (the claim template adds "data";
+// the TLS and auth Secrets when they are on), then the user's extra ones;
+// the CRD rejects an extra volume that takes an operator's name, and the
+// builder skips one should it get through.
+func podVolumes(c *yzmav1.YzmaCluster, s podSettings) []corev1.Volume {
 	vols := []corev1.Volume{{
 		Name:         tmpVolume,
 		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
 	}}
+	secret := func(volume, name string) {
+		if name != "" {
+			vols = append(vols, corev1.Volume{Name: volume, VolumeSource: corev1.VolumeSource{
+				Secret: &corev1.SecretVolumeSource{SecretName: name, DefaultMode: ptr.To[int32](secretMode)},
+			}})
+		}
+	}
+	secret(tlsVolume, s.TLSSecret)
+	secret(authVolume, s.AuthSecret)
 	for _, v := range c.Spec.PodTemplate.Volumes {
-		if v.Name != dataVolume && v.Name != tmpVolume {
+		if !slices.Contains(reservedVolumes, v.Name) {
 			vols = append(vols, corev1.Volume{Name: v.Name, VolumeSource: *v.VolumeSource.DeepCopy()})
 		}
 	}
@@ -170,15 +199,25 @@ func podVolumes(c *yzmav1.YzmaCluster) []corev1.Volume {
 }
 
 // nodeVolumeMounts are the operator's mounts, then the user's extra ones
-// (the CRD rejects those at the data directory or /tmp; skipped here too).
-func nodeVolumeMounts(c *yzmav1.YzmaCluster) []corev1.VolumeMount {
+// (the CRD rejects those at the operator's directories or /tmp; skipped
+// here too).
+func nodeVolumeMounts(c *yzmav1.YzmaCluster, s podSettings) []corev1.VolumeMount {
 	mounts := []corev1.VolumeMount{
 		{Name: dataVolume, MountPath: dataDir},
 		{Name: tmpVolume, MountPath: "/tmp"},
 	}
+	if s.TLSSecret != "" {
+		mounts = append(mounts, corev1.VolumeMount{Name: tlsVolume, MountPath: tlsDir, ReadOnly: true})
+	}
+	if s.AuthSecret != "" {
+		mounts = append(mounts, corev1.VolumeMount{Name: authVolume, MountPath: authDir, ReadOnly: true})
+	}
 	for _, m := range c.Spec.PodTemplate.VolumeMounts {
 		p := path.Clean(m.MountPath)
-		if p != "/tmp" && p != dataDir && !strings.HasPrefix(p, dataDir+"/") {
+		reserved := p == "/tmp" || slices.ContainsFunc(reservedDirs, func(d string) bool {
+			return p == d || strings.HasPrefix(p, d+"/")
+		})
+		if !reserved {
 			mounts = append(mounts, m)
 		}
 	}
@@ -189,6 +228,12 @@ func nodeContainer(c *yzmav1.YzmaCluster, s podSettings) corev1.Container {
 	pull := c.Spec.ImagePullPolicy
 	if pull == "" {
 		pull = corev1.PullIfNotPresent
+	}
+	// The kubelet probes HTTPS without verifying the certificate, and
+	// /readyz and /healthz need no token.
+	scheme := corev1.URISchemeHTTP
+	if s.TLSSecret != "" {
+		scheme = corev1.URISchemeHTTPS
 	}
 	return corev1.Container{
 		Name:            "node",
@@ -204,17 +249,17 @@ func nodeContainer(c *yzmav1.YzmaCluster, s podSettings) corev1.Container {
 		Resources: c.Spec.Resources,
 		// Ready only once caught up after joining; /readyz says so.
 		ReadinessProbe: &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http")}},
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http"), Scheme: scheme}},
 			PeriodSeconds:    2,
 			FailureThreshold: 3,
 		},
 		LivenessProbe: &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http"), Scheme: scheme}},
 			PeriodSeconds:    10,
 			TimeoutSeconds:   5,
 			FailureThreshold: 6,
 		},
-		VolumeMounts: nodeVolumeMounts(c),
+		VolumeMounts: nodeVolumeMounts(c, s),
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
 			ReadOnlyRootFilesystem:   ptr.To(true),
@@ -226,7 +271,11 @@ func nodeContainer(c *yzmav1.YzmaCluster, s podSettings) corev1.Container {
 
 // nodeEnv configures the node through its YZMA_* variables (see package
 // node/config): the member name is the pod name, the seeds are the headless
-// Service's DNS records, and the data file lives on the claim.
+// Service's DNS records, and the data file lives on the claim. With TLS,
+// the node serves the mounted certificate, trusts the mounted CA and
+// advertises its pod DNS name (podDNSName), which its certificate holds,
+// for peers to verify; with auth, it reads the mounted tokens and keys
+// (and reloads them when the files change).
 func nodeEnv(c *yzmav1.YzmaCluster, s podSettings) []corev1.EnvVar {
 	field := func(name, path string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
@@ -242,13 +291,22 @@ func nodeEnv(c *yzmav1.YzmaCluster, s podSettings) []corev1.EnvVar {
 		{Name: "YZMA_API_BIND", Value: ":" + strconv.Itoa(int(httpPort(c)))},
 		{Name: "YZMA_DB_PATH", Value: dataDir + "/yzma.db"},
 	}
-	secret := func(name string, ref *corev1.SecretKeySelector) {
-		if ref != nil {
-			env = append(env, corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref.DeepCopy()}})
-		}
+	if s.TLSSecret != "" {
+		env = append(env,
+			corev1.EnvVar{Name: "YZMA_TLS_CERT_FILE", Value: tlsDir + "/" + tlsCertKey},
+			corev1.EnvVar{Name: "YZMA_TLS_KEY_FILE", Value: tlsDir + "/" + tlsKeyKey},
+			corev1.EnvVar{Name: "YZMA_TLS_CA_FILE", Value: tlsDir + "/" + caCertKey},
+			// podDNSName with the pod's own name and namespace.
+			corev1.EnvVar{Name: "YZMA_API_ADVERTISE_NAME", Value: fmt.Sprintf("$(POD_NAME).%s.$(POD_NAMESPACE).svc.%s", headlessName(c), s.ClusterDomain)},
+		)
 	}
-	secret("YZMA_GOSSIP_KEY", c.Spec.GossipKeySecret)
-	secret("YZMA_AUTH_TOKEN", c.Spec.APITokenSecret)
+	if s.AuthSecret != "" {
+		env = append(env,
+			corev1.EnvVar{Name: "YZMA_AUTH_TOKEN_FILE", Value: authDir + "/" + authTokensKey},
+			corev1.EnvVar{Name: "YZMA_PEER_TOKEN_FILE", Value: authDir + "/" + authPeerTokensKey},
+			corev1.EnvVar{Name: "YZMA_GOSSIP_KEY_FILE", Value: authDir + "/" + authGossipKeysKey},
+		)
+	}
 	// The user's extra variables come after; the CRD rejects the names
 	// above (reservedEnv), and the builder skips them should one get
 	// through, so the operator's values always hold.
@@ -260,12 +318,15 @@ func nodeEnv(c *yzmav1.YzmaCluster, s podSettings) []corev1.EnvVar {
 	return env
 }
 
-// reservedEnv are the variables nodeEnv sets; podTemplate.env's CEL rule
-// lists the same names (a test compares them with the generated CRD).
+// reservedEnv are the variables nodeEnv sets, with TLS and auth on;
+// podTemplate.env's CEL rule lists the same names (a test compares them
+// with the generated CRD). They stay reserved with TLS or auth off.
 var reservedEnv = []string{
 	"POD_NAME", "POD_NAMESPACE", "POD_IP",
 	"YZMA_PEERING_NAME", "YZMA_PEERING_ADVERTISE_ADDRESS", "YZMA_PEERING_BIND_PORT", "YZMA_PEERING_SEED_DNS",
-	"YZMA_API_BIND", "YZMA_DB_PATH", "YZMA_GOSSIP_KEY", "YZMA_AUTH_TOKEN",
+	"YZMA_API_BIND", "YZMA_DB_PATH",
+	"YZMA_TLS_CERT_FILE", "YZMA_TLS_KEY_FILE", "YZMA_TLS_CA_FILE", "YZMA_API_ADVERTISE_NAME",
+	"YZMA_AUTH_TOKEN_FILE", "YZMA_PEER_TOKEN_FILE", "YZMA_GOSSIP_KEY_FILE",
 }
 
 // nodeImage chooses the node image: spec.image if set; else, with the
@@ -299,7 +360,10 @@ func nodeImage(c *yzmav1.YzmaCluster, sts *appsv1.StatefulSet, defaultImage stri
 // immutable, so they are kept as they are.
 func (r *Reconciler) reconcileStatefulSet(ctx context.Context, p *pass) error {
 	image := nodeImage(p.c, p.sts, r.DefaultImage)
-	sts := statefulSet(p.c, p.replicas, p.partition, podSettings{Image: image, ClusterDomain: r.ClusterDomain, ConfigHash: p.secrets.hash()})
+	sts := statefulSet(p.c, p.replicas, p.partition, podSettings{
+		Image: image, ClusterDomain: r.ClusterDomain, ConfigHash: p.secrets.hash(),
+		TLSSecret: p.secrets.TLS.name(), AuthSecret: p.secrets.Auth.name(),
+	})
 	if p.sts != nil {
 		sts.Spec.VolumeClaimTemplates = p.sts.Spec.VolumeClaimTemplates
 	}

@@ -10,6 +10,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -73,9 +74,12 @@ func TestGrowingStorageExpandsBoundClaims(t *testing.T) {
 	}
 	startManager(t, &standIn{})
 
-	cl := getCluster(t, ns, c.Name)
-	cl.Spec.Storage.Size = resource.MustParse("3Gi")
-	if err := k8s.Update(ctx, cl); err != nil {
+	// Again on a conflict: the operator writes the status meanwhile.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cl := getCluster(t, ns, c.Name)
+		cl.Spec.Storage.Size = resource.MustParse("3Gi")
+		return k8s.Update(ctx, cl)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the claim to ask for 3Gi", 20*time.Second, func() bool {

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -199,9 +200,12 @@ func TestScaleDownHoldsTheRollout(t *testing.T) {
 		sd := getCluster(t, ns, c.Name).Status.ScaleDown
 		return sd != nil && sd.Phase == yzmav1.PhaseConfirming
 	})
-	cl := getCluster(t, ns, c.Name)
-	cl.Spec.PodTemplate.Annotations = map[string]string{"example.com/changed": "yes"}
-	if err := k8s.Update(context.Background(), cl); err != nil {
+	// Again on a conflict: the operator writes the status meanwhile.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cl := getCluster(t, ns, c.Name)
+		cl.Spec.PodTemplate.Annotations = map[string]string{"example.com/changed": "yes"}
+		return k8s.Update(context.Background(), cl)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the new template applied with the partition at 3", 20*time.Second, func() bool {

@@ -118,9 +118,11 @@ func NewReconciler(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=pods/proxy,verbs=get;create
-// Secrets: get only, through the APIReader; they are neither listed nor
-// watched (see SetupWithManager).
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// Secrets: read one by one through the APIReader, never listed nor
+// watched (see SetupWithManager); created when generated (the TLS, CA and
+// auth Secrets of a cluster) and updated to renew the certificate
+// (secrets.go).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -143,7 +145,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.recordPaused(ctx, &c)
 	}
 	meta.RemoveStatusCondition(&c.Status.Conditions, yzmav1.ConditionPaused)
-	p := &pass{c: &c}
+	p := &pass{c: &c, clusterDomain: r.ClusterDomain}
 	err := r.reconcile(ctx, p)
 	if err != nil {
 		r.event(&c, corev1.EventTypeWarning, reasonReconcileError, "Reconcile", "%v", err)
@@ -171,7 +173,7 @@ type step func(ctx context.Context, p *pass) error
 // steps are the steps of a pass, in order.
 func (r *Reconciler) steps() []step {
 	return []step{
-		r.readSecrets,                  // config.go
+		r.reconcileSecrets,             // secrets.go
 		r.reconcileServices,            // services.go
 		r.reconcilePodDisruptionBudget, // poddisruption.go
 		r.observe,                      // observe.go
@@ -225,13 +227,14 @@ func (r *Reconciler) event(c *yzmav1.YzmaCluster, typ, reason, action, format st
 // watches YzmaClusters, their children, their pods (only Yzma's are
 // cached, see CacheOptions) and finished leave calls.
 //
-// It does not watch Secrets, so that the operator may only get them, and
-// none is cached: every pass reads the referenced ones afresh (config.go),
-// and a changed value changes the configuration hash in the pod template,
-// which rolls the pods. A change is therefore seen within resyncInterval,
-// and so is a Secret created for a cluster whose passes fail for want of
-// it: failed passes are retried with a backoff capped at resyncInterval
-// (controller-runtime's default grows to 16 minutes).
+// It does not watch Secrets, so that the operator needs neither list nor
+// watch on them, and none is cached: every pass reads the ones the pods
+// mount afresh (secrets.go), and a changed value changes the
+// configuration hash in the pod template, which rolls the pods. A change
+// (a rotated token, a renewed certificate) is therefore seen within
+// resyncInterval, and so is a Secret created for a cluster whose passes
+// fail for want of it: failed passes are retried with a backoff capped at
+// resyncInterval (controller-runtime's default grows to 16 minutes).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&yzmav1.YzmaCluster{}).

@@ -105,9 +105,7 @@ func TestSampleCreatesChildren(t *testing.T) {
 func TestMissingSecretIsDegradedWithoutObservedGeneration(t *testing.T) {
 	ns := newNamespace(t)
 	startManager(t, &standIn{})
-	c := newCluster(t, ns, "sec", 1, func(c *yzmav1.YzmaCluster) {
-		c.Spec.APITokenSecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "token"}, Key: "token"}
-	})
+	c := newCluster(t, ns, "sec", 1, func(c *yzmav1.YzmaCluster) { c.Spec.Auth.SecretName = "token" })
 	waitFor(t, "Degraded", 10*time.Second, func() bool {
 		cl := getCluster(t, ns, c.Name)
 		cond := meta.FindStatusCondition(cl.Status.Conditions, yzmav1.ConditionDegraded)
@@ -116,7 +114,7 @@ func TestMissingSecretIsDegradedWithoutObservedGeneration(t *testing.T) {
 	if cl := getCluster(t, ns, c.Name); cl.Status.ObservedGeneration != 0 {
 		t.Errorf("observedGeneration %d after a failed pass", cl.Status.ObservedGeneration)
 	}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "token"}, Data: map[string][]byte{"token": []byte("s3cret")}}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "token"}, Data: testAuthData()}
 	if err := k8s.Create(context.Background(), sec); err != nil {
 		t.Fatal(err)
 	}
@@ -139,8 +137,32 @@ func TestCRDValidation(t *testing.T) {
 	}
 
 	c := newCluster(t, ns, "grow", 3, func(c *yzmav1.YzmaCluster) { c.Spec.Storage.Size = resource.MustParse("2Gi") })
-	if c.Spec.Storage.Size.String() != "2Gi" || c.Spec.Ports.HTTP != 8080 || c.Spec.Persistence.DeletePolicy != yzmav1.PVCRetain {
+	if c.Spec.Storage.Size.String() != "2Gi" || c.Spec.Ports.HTTP != 8080 || c.Spec.Persistence.DeletePolicy != yzmav1.PVCRetain ||
+		!ptr.Deref(c.Spec.TLS.Enabled, false) || !ptr.Deref(c.Spec.Auth.Enabled, false) {
 		t.Errorf("defaults not applied: %+v", c.Spec)
+	}
+	// The operator's own variables, volumes and mounts are refused.
+	for name, mutate := range map[string]func(*yzmav1.YzmaCluster){
+		"podTemplate.env cannot set": func(c *yzmav1.YzmaCluster) {
+			c.Spec.PodTemplate.Env = []corev1.EnvVar{{Name: "YZMA_TLS_CA_FILE", Value: "/x"}}
+		},
+		"podTemplate.volumes cannot be named": func(c *yzmav1.YzmaCluster) {
+			c.Spec.PodTemplate.Volumes = []yzmav1.Volume{{Name: "yzma-auth", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		},
+		"podTemplate.volumeMounts cannot use": func(c *yzmav1.YzmaCluster) {
+			c.Spec.PodTemplate.VolumeMounts = []corev1.VolumeMount{{Name: "x", MountPath: "/etc/yzma/tls/ca.crt"}}
+		},
+	} {
+		bad := &yzmav1.YzmaCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reserved"}}
+		mutate(bad)
+		if err := k8s.Create(ctx, bad); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+	ok := &yzmav1.YzmaCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "extra-mount"}}
+	ok.Spec.PodTemplate.VolumeMounts = []corev1.VolumeMount{{Name: "x", MountPath: "/etc/yzma/extra"}}
+	if err := k8s.Create(ctx, ok); err != nil {
+		t.Errorf("a mount beside the operator's: %v", err)
 	}
 	for _, tc := range []struct {
 		size    string

@@ -24,6 +24,11 @@ const (
 // exactly what the token names.
 const ContextHeader = "X-Yzma-Context"
 
+// TokenHeader carries a client token where the Authorization header cannot:
+// through the Kubernetes API server's pod proxy, which takes Authorization
+// for itself. It is read only when Authorization is absent.
+const TokenHeader = "X-Yzma-Token"
+
 // PeerHeader names, on a peer's request to /internal/*, the member
 // sending it, so that a refusal or a rejected batch is logged with the
 // peer's name. It is a claim, not a credential.

@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/yzma/yzma/node/api"
 )
 
 // ErrNotFound is returned when the key (or the endpoint) does not exist.
@@ -33,9 +35,10 @@ func (e *APIError) Error() string {
 
 // Client talks to one node. It is safe for concurrent use.
 type Client struct {
-	base  *url.URL
-	hc    *http.Client
-	token string
+	base        *url.URL
+	hc          *http.Client
+	token       string
+	tokenHeader bool // send the token in api.TokenHeader
 }
 
 // Option configures a Client.
@@ -46,6 +49,13 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 
 // WithBearerToken sends "Authorization: Bearer <token>" with every request.
 func WithBearerToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// WithTokenHeader sends the token in the X-Yzma-Token header instead of
+// Authorization: for calls through the Kubernetes API server's pod proxy,
+// which keeps Authorization for itself.
+func WithTokenHeader(token string) Option {
+	return func(c *Client) { c.token, c.tokenHeader = token, true }
+}
 
 // New returns a client for the node at baseURL, such as
 // "http://127.0.0.1:8080".
@@ -88,7 +98,10 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	for k, vs := range r.headers {
 		req.Header[k] = vs
 	}
-	if c.token != "" {
+	switch {
+	case c.token != "" && c.tokenHeader:
+		req.Header.Set(api.TokenHeader, c.token)
+	case c.token != "":
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)

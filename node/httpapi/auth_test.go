@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/yzma/yzma/internal/testpki"
+	"github.com/yzma/yzma/node/api"
 	"github.com/yzma/yzma/node/cluster"
 	"github.com/yzma/yzma/node/creds"
 	"github.com/yzma/yzma/node/httpapi"
@@ -87,6 +88,12 @@ func TestRolesAndPeers(t *testing.T) {
 			r.wantError(t, tt.code, tt.msg)
 		})
 	}
+	// Through a proxy that keeps Authorization: the token header.
+	if r := full.do(http.MethodPut, "/keys/h", strings.NewReader("x"), api.TokenHeader, "admin"); r.code != 200 {
+		t.Fatalf("write with %s: %d %s", api.TokenHeader, r.code, r.body)
+	}
+	full.do(http.MethodPut, "/keys/h", strings.NewReader("x"), "Authorization", "Bearer nope", api.TokenHeader, "admin").
+		wantError(t, 401, "invalid bearer token") // Authorization, when present, is the one read
 	if got := full.do(http.MethodGet, "/keys/k", nil, "Authorization", "Bearer admin"); !strings.Contains(string(got.body), `"eA=="`) {
 		t.Fatalf("the admin's write is not what is stored after the reader's refused delete: %s", got.body)
 	}

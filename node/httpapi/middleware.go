@@ -111,7 +111,7 @@ func (s *server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if a.Tokens == nil || peerCert {
 			return next(c)
 		}
-		tok, err := bearerToken(r.Header.Get(echo.HeaderAuthorization))
+		tok, err := requestToken(r)
 		if err != nil {
 			return unauthorized(c, err.Error())
 		}
@@ -135,7 +135,7 @@ func (s *server) authorizePeer(c echo.Context, next echo.HandlerFunc, peerCert b
 		return next(c) // a verified peer, or nothing configured (loopback default)
 	}
 	r := c.Request()
-	tok, err := bearerToken(r.Header.Get(echo.HeaderAuthorization))
+	tok, err := requestToken(r)
 	if err == nil && a.Peers != nil && a.Peers.Get().Valid(tok) {
 		return next(c)
 	}
@@ -155,6 +155,15 @@ func (s *server) authorizePeer(c echo.Context, next echo.HandlerFunc, peerCert b
 func unauthorized(c echo.Context, msg string) error {
 	c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")
 	return httpError(http.StatusUnauthorized, "%s", msg)
+}
+
+// requestToken is the bearer token of r's Authorization header or, without
+// one, its api.TokenHeader.
+func requestToken(r *http.Request) (string, error) {
+	if h := r.Header.Get(echo.HeaderAuthorization); h != "" || r.Header.Get(api.TokenHeader) == "" {
+		return bearerToken(h)
+	}
+	return strings.TrimSpace(r.Header.Get(api.TokenHeader)), nil
 }
 
 func bearerToken(header string) (string, error) {
