@@ -107,4 +107,30 @@ func TestRunDefaultsAndJoin(t *testing.T) {
 	if !sawJoin || !sawListen || !sawClosed {
 		t.Fatalf("join logged %v, listen logged %v, close logged %v:\n%s", sawJoin, sawListen, sawClosed, out.String())
 	}
+	if strings.Contains(out.String(), "INSECURE") {
+		t.Fatalf("a node on loopback warned:\n%s", out.String())
+	}
+}
+
+// TestRunWarnsWhenReachable: gossip on every interface (the default bind
+// address) without a key is logged as a hole, once per hole.
+func TestRunWarnsWhenReachable(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	env := map[string]string{
+		"YZMA_API_BIND":          "127.0.0.1:0",
+		"YZMA_DB_PATH":           filepath.Join(t.TempDir(), "data.db"),
+		"YZMA_PEERING_BIND_ADDR": "0.0.0.0",
+		"YZMA_PEERING_BIND_PORT": fmt.Sprint(freePort(t)),
+	}
+	var out syncBuffer
+	if code := run(ctx, nil, envMap(env), &out); code != exitOK {
+		t.Fatalf("exit %d; output:\n%s", code, out.String())
+	}
+	if n := strings.Count(out.String(), "INSECURE: gossip is neither encrypted nor authenticated"); n != 1 {
+		t.Fatalf("%d gossip warnings, want 1:\n%s", n, out.String())
+	}
+	if strings.Contains(out.String(), "INSECURE: the API") {
+		t.Fatalf("the API on loopback was called open:\n%s", out.String())
+	}
 }

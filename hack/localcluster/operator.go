@@ -57,5 +57,7 @@ func startOperator(ctx context.Context, c *localcluster.Cluster, root, nodeImage
 		return err
 	}
 	log.Info("try: kubectl get yzma -w; kubectl scale yzmacluster/yzma-sample --replicas=5; kubectl describe yzma yzma-sample")
+	log.Info("the API is HTTPS with a token: the README's local Kubernetes section shows how to take ca.crt and the token " +
+		"from the Secrets yzma-sample-tls and yzma-sample-auth for kubectl port-forward and curl")
 	return nil
 }

@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/yzma/yzma/node/creds"
 )
 
 // The auth Secret's contents (the keys are in config.go): files of lines,
@@ -39,55 +40,29 @@ func newAuthData(rnd io.Reader) (map[string][]byte, error) {
 // newAuthSecretData is newAuthData from crypto/rand.
 func newAuthSecretData() (map[string][]byte, error) { return newAuthData(rand.Reader) }
 
-// checkAuthData checks an auth Secret's data as the nodes and the operator
-// use it: a client token the operator may write with (rw), at least one
-// peer secret, and gossip keys that are base64 of 16, 24 or 32 bytes, at
-// least one.
+// checkAuthData checks an auth Secret's data with the node's own parsers
+// (node/creds), so that what the operator takes the nodes take too: client
+// tokens with one the operator may write with (rw), peer secrets, gossip
+// keys.
 func checkAuthData(data map[string][]byte) error {
-	if _, ok := firstRWToken(data[authTokensKey]); !ok {
-		return fmt.Errorf("%w: %s has no rw token (a line \"rw <token>\" or \"<token>\")", errAuthData, authTokensKey)
+	if _, err := creds.ParseTokens(data[authTokensKey]); err != nil {
+		return fmt.Errorf("%w: %s: %w", errAuthData, authTokensKey, err)
 	}
-	if len(fileLines(data[authPeerTokensKey])) == 0 {
-		return fmt.Errorf("%w: %s has no peer secret", errAuthData, authPeerTokensKey)
+	if _, err := creds.FirstReadWrite(data[authTokensKey]); err != nil {
+		return fmt.Errorf("%w: %s: %w (the operator needs one: a line \"rw <token>\")", errAuthData, authTokensKey, err)
 	}
-	keys := fileLines(data[authGossipKeysKey])
-	if len(keys) == 0 {
-		return fmt.Errorf("%w: %s has no key", errAuthData, authGossipKeysKey)
+	if _, err := creds.ParseSecrets(data[authPeerTokensKey]); err != nil {
+		return fmt.Errorf("%w: %s: %w", errAuthData, authPeerTokensKey, err)
 	}
-	for i, k := range keys {
-		raw, err := base64.StdEncoding.DecodeString(k)
-		if err != nil || (len(raw) != 16 && len(raw) != 24 && len(raw) != 32) {
-			return fmt.Errorf("%w: %s line %d is not base64 of 16, 24 or 32 bytes", errAuthData, authGossipKeysKey, i+1)
-		}
+	if _, err := creds.ParseGossipKeys(data[authGossipKeysKey]); err != nil {
+		return fmt.Errorf("%w: %s: %w", errAuthData, authGossipKeysKey, err)
 	}
 	return nil
 }
 
-// firstRWToken is the first token of a tokens file that may write: a line
-// "rw <token>" or a bare "<token>"; "ro <token>" lines are skipped, and so
-// is anything else the node would not take (it parses the file the same
-// way, node/creds).
+// firstRWToken is the token the operator calls the nodes with: the first
+// read-write one of a tokens file.
 func firstRWToken(tokens []byte) (string, bool) {
-	for _, line := range fileLines(tokens) {
-		switch f := strings.Fields(line); {
-		case len(f) == 1:
-			return f[0], true
-		case len(f) == 2 && f[0] == "rw":
-			return f[1], true
-		}
-	}
-	return "", false
-}
-
-// fileLines are the meaningful lines of a file: trimmed, neither empty
-// nor comments.
-func fileLines(data []byte) []string {
-	var out []string
-	for line := range strings.SplitSeq(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line != "" && !strings.HasPrefix(line, "#") {
-			out = append(out, line)
-		}
-	}
-	return out
+	tok, err := creds.FirstReadWrite(tokens)
+	return tok, err == nil
 }

@@ -65,31 +65,6 @@ func TestNewAuthData(t *testing.T) {
 	}
 }
 
-func TestFirstRWToken(t *testing.T) {
-	tests := []struct {
-		file string
-		want string
-		ok   bool
-	}{
-		{"rw a\n", "a", true},
-		{"a", "a", true},
-		{"\n# comment\n  \nro r\nrw w\nx\n", "w", true},
-		{"ro r\n  bare  \n", "bare", true},
-		{"# rw commented\nro r\n", "", false},
-		{"", "", false},
-		{"rw\n", "rw", true}, // a bare token, as the node reads it
-		{"rw a b\nrw c", "c", true},
-		{"admin a\nrw b", "b", true},
-		{"\r\nrw crlf\r\n", "crlf", true},
-	}
-	for _, tt := range tests {
-		got, ok := firstRWToken([]byte(tt.file))
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("firstRWToken(%q) = %q, %v; want %q, %v", tt.file, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestCheckAuthData(t *testing.T) {
 	with := func(key, value string) map[string][]byte {
 		d := testAuthData()
@@ -111,6 +86,9 @@ func TestCheckAuthData(t *testing.T) {
 		{"gossip key of 20 bytes", with(authGossipKeysKey, b64(20)), false},
 		{"gossip key not base64", with(authGossipKeysKey, "not base64!"), false},
 		{"second gossip key bad", with(authGossipKeysKey, b64(32)+"\nxx"), false},
+		{"a tokens line the node refuses", with(authTokensKey, "rw a\nadmin b\n"), false},
+		{"a peer secret with a space", with(authPeerTokensKey, "a b\n"), false},
+		{"comments and a read-only token beside", with(authTokensKey, "# ops\nro r\nrw w\n"), true},
 	}
 	for _, tt := range tests {
 		err := checkAuthData(tt.data)

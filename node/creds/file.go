@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,10 +24,12 @@ type File[T any] struct {
 	paths []string
 	parse func(contents [][]byte) (T, error)
 
+	// cur is read without a lock on every use (a token check per
+	// request); mu serializes reloads, which replace it.
+	cur     atomic.Pointer[T]
+	next    atomic.Int64 // unix nanoseconds of the next look at the files
 	mu      sync.Mutex
-	checked time.Time
 	raw     [][]byte
-	val     T
 	err     error   // of the last read or parse; nil when the value is current
 	changed func(T) // called (under mu) with every newly parsed value
 	now     func() time.Time
@@ -43,19 +47,22 @@ func NewFile[T any](parse func(contents [][]byte) (T, error), paths ...string) (
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", paths[0], err)
 	}
-	f.raw, f.val, f.checked = raw, v, f.now()
+	f.raw = raw
+	f.cur.Store(&v)
+	f.next.Store(f.now().Add(CheckInterval).UnixNano())
 	return f, nil
 }
 
 // Get returns the current value, re-reading the files when CheckInterval
 // has passed since they were last read.
 func (f *File[T]) Get() T {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.now().Sub(f.checked) >= CheckInterval {
-		f.reload()
+	if f.now().UnixNano() >= f.next.Load() && f.mu.TryLock() { // one caller reloads; the others go on
+		if f.now().UnixNano() >= f.next.Load() {
+			f.reload()
+		}
+		f.mu.Unlock()
 	}
-	return f.val
+	return *f.cur.Load()
 }
 
 // Reload re-reads the files now; it returns the error that kept the old
@@ -84,7 +91,7 @@ func (f *File[T]) OnChange(fn func(T)) {
 }
 
 func (f *File[T]) reload() {
-	f.checked = f.now()
+	f.next.Store(f.now().Add(CheckInterval).UnixNano())
 	raw, err := readAll(f.paths)
 	if err != nil {
 		f.err = err
@@ -99,7 +106,8 @@ func (f *File[T]) reload() {
 		f.err = fmt.Errorf("%s: %w", f.paths[0], err)
 		return
 	}
-	f.raw, f.val, f.err = raw, v, nil
+	f.raw, f.err = raw, nil
+	f.cur.Store(&v)
 	if f.changed != nil {
 		f.changed(v)
 	}
@@ -146,7 +154,10 @@ func equal(a, b [][]byte) bool {
 }
 
 // Static returns a File-like source of a fixed value, for credentials
-// given inline rather than in files.
+// given inline rather than in files: it never looks at a file.
 func Static[T any](v T) *File[T] {
-	return &File[T]{val: v, now: time.Now, checked: time.Now().Add(1 << 62)}
+	f := &File[T]{now: time.Now}
+	f.cur.Store(&v)
+	f.next.Store(math.MaxInt64)
+	return f
 }

@@ -4,6 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +35,7 @@ import (
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 	nodeclient "github.com/yzma/yzma/node/client"
+	"github.com/yzma/yzma/node/creds"
 )
 
 // kube is what the journey's steps use to reach the cluster and the nodes.
@@ -37,6 +43,64 @@ type kube struct {
 	client.Client
 	cfg *rest.Config
 	hc  *http.Client
+
+	mu      sync.Mutex
+	clients map[string]*http.Client // by pod name and CA: HTTPS clients of pod IPs
+}
+
+// access is what a user takes from the operator's Secrets to reach the
+// nodes: the cluster CA that proves them and a read-write token.
+type access struct {
+	token string
+	ca    []byte
+}
+
+// access reads the sample's generated auth and TLS Secrets.
+func (k *kube) access(t *testing.T) access {
+	t.Helper()
+	var auth, certs corev1.Secret
+	for _, s := range []struct {
+		name string
+		into *corev1.Secret
+	}{{sample + "-auth", &auth}, {sample + "-tls", &certs}} {
+		if err := k.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: s.name}, s.into); err != nil {
+			t.Fatalf("the operator's Secret %s: %v", s.name, err)
+		}
+	}
+	tok, err := creds.FirstReadWrite(auth.Data["tokens"])
+	if err != nil {
+		t.Fatalf("Secret %s-auth: %v", sample, err)
+	}
+	return access{token: tok, ca: certs.Data["ca.crt"]}
+}
+
+// tlsConfig verifies a node's certificate for serverName against the CA.
+func (a access) tlsConfig(t *testing.T, serverName string) *tls.Config {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(a.ca) {
+		t.Fatal("the TLS Secret's ca.crt holds no certificate")
+	}
+	return &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
+}
+
+// podDNSName is the name a node's certificate is checked against: its pod
+// under the headless Service.
+func podDNSName(pod string) string { return pod + "." + sample + "-peers." + ns + ".svc.cluster.local" }
+
+// podClient is an HTTPS client of one pod's IP, verifying its name.
+func (k *kube) podClient(t *testing.T, a access, pod string) *http.Client {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key := pod + "\x00" + string(a.ca)
+	if hc, ok := k.clients[key]; ok {
+		return hc
+	}
+	if k.clients == nil {
+		k.clients = map[string]*http.Client{}
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: a.tlsConfig(t, podDNSName(pod))}}
+	k.clients[key] = hc
+	return hc
 }
 
 func newKube(t *testing.T, cfg *envconf.Config) *kube {
@@ -57,21 +121,33 @@ func newKube(t *testing.T, cfg *envconf.Config) *kube {
 	return &kube{Client: c, cfg: rc, hc: hc}
 }
 
-// nodeAPIs returns a client of each current pod's HTTP API: through the
-// API server's pod proxy (the way in from outside a cluster, like kubectl
-// port-forward) where the platform allows it, else at the pod's IP.
+// nodeAPIs returns a client of each current pod's HTTP API, with the
+// token of the operator's Secret: through the API server's pod proxy (the
+// way in from outside a cluster, like kubectl port-forward) where the
+// platform allows it, else at the pod's IP over HTTPS, verifying the
+// pod's certificate by name against the cluster CA.
 func (k *kube) nodeAPIs(t *testing.T, ns string) map[string]*nodeclient.Client {
+	t.Helper()
+	return k.nodeAPIsWith(t, ns, k.access(t))
+}
+
+// nodeAPIsWith is nodeAPIs with the given CA and token.
+func (k *kube) nodeAPIsWith(t *testing.T, ns string, a access) map[string]*nodeclient.Client {
 	t.Helper()
 	out := map[string]*nodeclient.Client{}
 	for _, p := range k.pods(t, ns, podLabels) {
-		base, hc := fmt.Sprintf("%s/api/v1/namespaces/%s/pods/%s:8080/proxy", strings.TrimSuffix(k.cfg.Host, "/"), ns, p.Name), k.hc
+		base, hc := fmt.Sprintf("%s/api/v1/namespaces/%s/pods/https:%s:8080/proxy", strings.TrimSuffix(k.cfg.Host, "/"), ns, p.Name), k.hc
 		if !plat.podProxy() {
 			if p.Status.PodIP == "" {
 				continue
 			}
-			base, hc = "http://"+net.JoinHostPort(p.Status.PodIP, "8080"), http.DefaultClient
+			base, hc = "https://"+net.JoinHostPort(p.Status.PodIP, "8080"), k.podClient(t, a, p.Name)
 		}
-		c, err := nodeclient.New(base, nodeclient.WithHTTPClient(hc))
+		tok := nodeclient.WithBearerToken(a.token)
+		if plat.podProxy() {
+			tok = nodeclient.WithTokenHeader(a.token) // the API server keeps Authorization
+		}
+		c, err := nodeclient.New(base, nodeclient.WithHTTPClient(hc), tok)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,9 +312,9 @@ type writer struct {
 }
 
 // startWriter starts a writer of keys prefix-N with 4 workers, each pausing
-// 10 ms between writes (at most about 400 writes/s); it writes at most max
+// pause between writes (at most 4/pause writes/s); it writes at most max
 // keys.
-func (k *kube) startWriter(t *testing.T, ns, prefix string, max int) *writer {
+func (k *kube) startWriter(t *testing.T, ns, prefix string, max int, pause time.Duration) *writer {
 	w := &writer{stopCh: make(chan struct{})}
 	var next sync.Mutex
 	n := 0
@@ -267,7 +343,7 @@ func (k *kube) startWriter(t *testing.T, ns, prefix string, max int) *writer {
 				select {
 				case <-w.stopCh:
 					return
-				case <-time.After(10 * time.Millisecond):
+				case <-time.After(pause):
 				}
 				k, ok := key()
 				if !ok {
@@ -370,4 +446,37 @@ func execYzmactl(ctx context.Context, t *testing.T, pod string, stdin io.Reader,
 		t.Fatalf("kubectl exec %s: %v", pod, err)
 	}
 	return stdout.String(), 0
+}
+
+// unauthenticated is the status of a GET of url without a token.
+func unauthenticated(ctx context.Context, t *testing.T, hc *http.Client, url string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// randomHex is a new secret, as the operator generates them.
+func randomHex(t *testing.T) string {
+	b := make([]byte, 32)
+	if _, err := crand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// randomKey is a new gossip key.
+func randomKey(t *testing.T) string {
+	b := make([]byte, 32)
+	if _, err := crand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }

@@ -64,18 +64,23 @@ func TestJourney(t *testing.T) {
 	}
 
 	// wayIn is how a user reaches the cluster: kubectl port-forward to the
-	// client Service (through the API server), curl, and yzmactl through
-	// kubectl exec, with its exit codes and stdin.
+	// client Service (through the API server), curl with the CA and token
+	// from the operator's Secrets, and yzmactl through kubectl exec (it
+	// finds its node's CA and token itself), with its exit codes and stdin.
 	wayIn := func(ctx context.Context, t *testing.T, key string) {
 		t.Helper()
 		addr := portForward(ctx, t, "svc/"+sample, 8080)
-		url := "http://" + addr + "/keys/" + key
+		url := "https://" + addr + "/keys/" + key
+		a := k.access(t)
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: a.tlsConfig(t, "")}} // the certificate names 127.0.0.1
+		defer hc.CloseIdleConnections()
 		err := retry(ctx, func() error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader("hi"))
 			if err != nil {
 				return err
 			}
-			resp, err := http.DefaultClient.Do(req)
+			req.Header.Set("Authorization", "Bearer "+a.token)
+			resp, err := hc.Do(req)
 			if err != nil {
 				return err
 			}
@@ -88,9 +93,17 @@ func TestJourney(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.Get(url + "?raw=1")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"?raw=1", nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := unauthenticated(ctx, t, hc, url); code != http.StatusUnauthorized {
+			t.Errorf("GET without a token through the port-forward: %d, want 401", code)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -254,7 +267,7 @@ func TestJourney(t *testing.T) {
 			for _, pod := range k.pods(t, ns, podLabels) {
 				before[pod.Name] = pod.UID
 			}
-			w := k.startWriter(t, ns, "e", 50000)
+			w := k.startWriter(t, ns, "e", 50000, 10*time.Millisecond)
 			time.Sleep(2 * time.Second) // some writes before the restart begins
 			c := k.cluster(t, ns, sample)
 			if c.Spec.PodTemplate.Annotations == nil {
@@ -305,6 +318,86 @@ func TestJourney(t *testing.T) {
 				k.holdsAll(t, ns, pod, written, 2*time.Minute)
 			}
 			wayIn(ctx, t, "way-in-after-restart") // new pods, new addresses: still the same way in
+			return ctx
+		}).
+		Assess("rotating the token, the peer secret and the gossip key under writes loses nothing", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			secret := func() *corev1.Secret {
+				var sec corev1.Secret
+				if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: sample + "-auth"}, &sec); err != nil {
+					t.Fatal(err)
+				}
+				return &sec
+			}
+			first := func(b []byte) string { return strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]) }
+			sec := secret()
+			oldTok := k.access(t).token
+			oldPeer, oldKey := first(sec.Data["peer-tokens"]), first(sec.Data["gossip-keys"])
+			newTok, newPeer, newKey := randomHex(t), randomHex(t), randomKey(t)
+			w := k.startWriter(t, ns, "r", 50000, 40*time.Millisecond) // about 100/s: writes through all three rolls
+			time.Sleep(2 * time.Second)
+			// The documented rotation: install the new values beside the old
+			// ones, make them the ones used, remove the old ones; each step
+			// is a rolling change the operator makes when the Secret changes.
+			for _, step := range []struct{ name, tokens, peers, keys string }{
+				{"install", "rw " + oldTok + "\nrw " + newTok + "\n", oldPeer + "\n" + newPeer + "\n", oldKey + "\n" + newKey + "\n"},
+				{"use", "rw " + newTok + "\nrw " + oldTok + "\n", newPeer + "\n" + oldPeer + "\n", newKey + "\n" + oldKey + "\n"},
+				{"remove", "rw " + newTok + "\n", newPeer + "\n", newKey + "\n"},
+			} {
+				var sts appsv1.StatefulSet
+				if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: sample}, &sts); err != nil {
+					t.Fatal(err)
+				}
+				gen := sts.Generation
+				sec := secret()
+				sec.Data["tokens"], sec.Data["peer-tokens"], sec.Data["gossip-keys"] = []byte(step.tokens), []byte(step.peers), []byte(step.keys)
+				if err := k.Update(ctx, sec); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, step.name+": every pod rolled onto the changed Secret, ready", 6*time.Minute, func() bool {
+					if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: sample}, &sts); err != nil {
+						return false
+					}
+					return sts.Generation > gen && sts.Status.ObservedGeneration == sts.Generation && sts.Status.UpdatedReplicas == 3 &&
+						sts.Status.ReadyReplicas == 3 && sts.Status.CurrentRevision == sts.Status.UpdateRevision &&
+						k.cluster(t, ns, sample).Status.Rollout == nil
+				}, func() string {
+					return fmt.Sprintf("statefulset generation %d (was %d), status %+v", sts.Generation, gen, sts.Status)
+				})
+				for name, node := range k.nodeAPIs(t, ns) {
+					waitFor(t, name+" sees three alive members after "+step.name, time.Minute, func() bool {
+						ms, err := node.Members(ctx)
+						alive := 0
+						for _, m := range ms {
+							if m.State == "alive" {
+								alive++
+							}
+						}
+						return err == nil && alive == 3
+					})
+				}
+			}
+			acked, failed := w.stop()
+			if len(failed) > 0 {
+				t.Errorf("%d writes failed for good during the rotation, e.g. %v", len(failed), failed[0])
+			}
+			t.Logf("%d writes acknowledged during the rotation", len(acked))
+			if len(acked)+len(failed) >= 50000 {
+				t.Errorf("the writer ran out before the rotation ended: writes did not span it")
+			}
+			written = append(written, acked...)
+			for _, pod := range []string{sample + "-0", sample + "-1", sample + "-2"} {
+				k.holdsAll(t, ns, pod, written, 2*time.Minute)
+			}
+			for name, node := range k.nodeAPIs(t, ns) {
+				if _, err := node.Get(ctx, "r-00001"); err != nil {
+					t.Errorf("%s with the new token: %v", name, err)
+				}
+			}
+			a := k.access(t)
+			a.token = oldTok
+			if _, err := k.nodeAPIsWith(t, ns, a)[sample+"-0"].Get(ctx, "r-00001"); err == nil || !strings.Contains(err.Error(), "401") {
+				t.Errorf("the removed token still reads: %v", err)
+			}
 			return ctx
 		}).
 		Assess("a rollout stuck on a bad image recovers once the image is fixed", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
