@@ -1,7 +1,9 @@
 // Package e2e holds the end-to-end tests of Yzma on Kubernetes, written
 // with sigs.k8s.io/e2e-framework: a user's whole journey with the
-// operator (apply the sample, write, scale up, scale down with leave
-// before shrink, kill a node, kill the operator mid scale-down, delete).
+// operator (apply the sample, reach it over HTTPS with the CA and token
+// of the operator's Secrets, write, scale up, scale down with leave before
+// shrink, kill a node, kill the operator mid scale-down, roll, rotate the
+// credentials, delete).
 //
 // The same tests run on two kinds of cluster, chosen by E2E_CLUSTER:
 //
