@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	var join peerList
 	fs.Var(&join, "j", "peer `host:port` to join; repeatable or comma-separated")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiles (net/http/pprof) on this `host:port`, e.g. 127.0.0.1:6060; empty: none")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -66,6 +67,14 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		log.Error("bad configuration", "err", err)
 		return exitError
+	}
+	if *pprofAddr != "" {
+		_, stop, err := servePprof(*pprofAddr, log)
+		if err != nil {
+			log.Error("profiling endpoint", "err", err)
+			return exitError
+		}
+		defer stop()
 	}
 	faultsFile, _ := lookupEnv(faultnet.EnvFile) // test-only network faults
 	if err := serve(ctx, cfg, log, faultsFile); err != nil {

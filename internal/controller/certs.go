@@ -1,23 +1,16 @@
 package controller
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"slices"
-	"strings"
 	"time"
 
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
+	"github.com/yzma/yzma/internal/pki"
 )
 
 // The certificates the operator generates for a cluster without
@@ -31,9 +24,6 @@ import (
 const (
 	caLifetime   = 10 * 365 * 24 * time.Hour
 	leafLifetime = 365 * 24 * time.Hour
-	// certBackdate puts NotBefore a little in the past, so that a peer
-	// whose clock is slightly behind accepts a fresh certificate.
-	certBackdate = 5 * time.Minute
 )
 
 // errCert means PEM data is not a usable certificate or key.
@@ -77,59 +67,28 @@ func (s certSANs) equal(o certSANs) bool {
 }
 
 // keyPair is a parsed certificate and its private key.
-type keyPair struct {
-	Cert    *x509.Certificate
-	CertPEM []byte
-	Key     crypto.Signer
-}
+type keyPair = pki.KeyPair
 
 // newCA makes a self-signed ECDSA P-256 CA certificate valid caLifetime
 // from now, as PEM certificate and PKCS #8 key.
 func newCA(commonName string, now time.Time) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA(pki.Subject{CommonName: commonName, Organization: appName}, now, caLifetime)
 	if err != nil {
-		return nil, nil, fmt.Errorf("CA key: %w", err)
+		return nil, nil, fmt.Errorf("CA: %w", err)
 	}
-	serial, err := serialNumber()
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn(commonName), Organization: []string{appName}},
-		NotBefore:             now.Add(-certBackdate),
-		NotAfter:              now.Add(caLifetime),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("CA certificate: %w", err)
-	}
-	keyPEM, err = encodeKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
+	return ca.CertPEM, ca.KeyPEM, nil
 }
 
 // parseCA reads a CA's PEM certificate and key, as newCA makes them.
 func parseCA(certPEM, keyPEM []byte) (*keyPair, error) {
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	ca, err := pki.Parse(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errCert, err)
 	}
-	cert := pair.Leaf
-	if cert == nil || !cert.IsCA {
+	if !ca.Cert.IsCA {
 		return nil, fmt.Errorf("%w: not a CA certificate", errCert)
 	}
-	key, ok := pair.PrivateKey.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%w: the CA key cannot sign", errCert)
-	}
-	return &keyPair{Cert: cert, CertPEM: firstCertPEM(certPEM), Key: key}, nil
+	return ca, nil
 }
 
 // newLeaf makes the nodes' certificate, signed by ca: ECDSA P-256, for
@@ -137,38 +96,12 @@ func parseCA(certPEM, keyPEM []byte) (*keyPair, error) {
 // from now (and not beyond the CA). It returns PEM certificate and PKCS #8
 // key.
 func newLeaf(ca *keyPair, commonName string, sans certSANs, now time.Time) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("certificate key: %w", err)
-	}
-	serial, err := serialNumber()
-	if err != nil {
-		return nil, nil, err
-	}
-	notAfter := now.Add(leafLifetime)
-	if notAfter.After(ca.Cert.NotAfter) {
-		notAfter = ca.Cert.NotAfter
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn(commonName), Organization: []string{appName}},
-		NotBefore:             now.Add(-certBackdate),
-		NotAfter:              notAfter,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:              slices.Clone(sans.DNSNames),
-		IPAddresses:           slices.Clone(sans.IPs),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	leaf, err := ca.Issue(pki.Subject{CommonName: commonName, Organization: appName, DNSNames: sans.DNSNames, IPs: sans.IPs,
+		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}, now, leafLifetime)
 	if err != nil {
 		return nil, nil, fmt.Errorf("certificate: %w", err)
 	}
-	keyPEM, err = encodeKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
+	return leaf.CertPEM, leaf.KeyPEM, nil
 }
 
 // leafRenewal says why the nodes' certificate must be issued again, or ""
@@ -218,43 +151,4 @@ func certPool(bundle []byte) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%w: no PEM certificate", errCert)
 	}
 	return pool, nil
-}
-
-// firstCertPEM is the first CERTIFICATE block of data, re-encoded.
-func firstCertPEM(data []byte) []byte {
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			return nil
-		}
-		if b.Type == "CERTIFICATE" {
-			return pem.EncodeToMemory(b)
-		}
-	}
-}
-
-func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("encode key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
-
-// serialNumber is a random 128-bit serial number.
-func serialNumber() (*big.Int, error) {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
-	if err != nil {
-		return nil, fmt.Errorf("serial number: %w", err)
-	}
-	return n, nil
-}
-
-// cn bounds a common name to the 64 characters X.509 allows.
-func cn(s string) string {
-	if len(s) > 64 {
-		s = strings.TrimRight(s[:64], ".-")
-	}
-	return s
 }

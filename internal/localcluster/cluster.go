@@ -106,6 +106,7 @@ type Cluster struct {
 	images     *imageStore
 	dns        *dnsServer
 	logs       *logServer
+	kubeletPKI *kubeletPKI
 	client     client.Client
 	mgrCancel  context.CancelFunc
 	mgrDone    chan error
@@ -339,7 +340,7 @@ func (c *Cluster) startNode(ctx context.Context) error {
 		podsDir: filepath.Join(c.dir, "pods"), imageMap: c.opts.ImageMap, images: c.images, baseEnv: baseEnv,
 		dnsAddr: c.dns.addr, ips: ips, grace: c.opts.StopGrace, pods: map[types.UID]*podRuntime{},
 	}
-	c.logs, err = listenLogs(c.kubelet, c.log.With("component", "kubelet"))
+	c.logs, err = listenLogs(c.kubelet, c.kubeletPKI, c.log.With("component", "kubelet"))
 	if err != nil {
 		return err
 	}

@@ -86,6 +86,12 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	}
 	// Pods are reachable at the Node's InternalIP only.
 	api.Configure().Set("kubelet-preferred-address-types", "InternalIP")
+	if c.kubeletPKI, err = newKubeletPKI(filepath.Join(cpDir, "pki")); err != nil {
+		return err
+	}
+	api.Configure().Set("kubelet-certificate-authority", c.kubeletPKI.caFile)
+	api.Configure().Set("kubelet-client-certificate", c.kubeletPKI.clientCertFile)
+	api.Configure().Set("kubelet-client-key", c.kubeletPKI.clientKeyFile)
 	c.cp = &envtest.ControlPlane{
 		Etcd: &envtest.Etcd{
 			Path: etcdPath, DataDir: filepath.Join(cpDir, "etcd"),

@@ -145,8 +145,11 @@
 // # Exec and port-forward
 //
 // The kubelet's HTTPS port also serves the streaming API that the API
-// server proxies to (streaming.go), with the real kubelet's protocol code
-// (k8s.io/cri-streaming), so `kubectl exec` and `kubectl port-forward`
+// server proxies to (streaming.go). Both ends authenticate, as on a real
+// cluster (kubeletpki.go): the API server verifies the kubelet's
+// certificate and presents a client certificate the kubelet requires, so
+// no other process that finds the port can exec into a pod. It speaks
+// with the real kubelet's protocol code (k8s.io/cri-streaming), so `kubectl exec` and `kubectl port-forward`
 // work, over WebSockets (kubectl's default; kube-apiserver translates them
 // to SPDY for this Node, which declares no ExtendWebSocketsToKubelet
 // feature) or SPDY. A forwarded connection goes to the Pod's address and

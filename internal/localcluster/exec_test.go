@@ -3,11 +3,14 @@ package localcluster_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,6 +58,28 @@ func TestExec(t *testing.T) {
 		}
 	}
 	waitRunningReady(t, k, ns, "shell", 30*time.Second)
+	// Only the API server may call the kubelet: a process that finds its
+	// port (the Node's status names it) fails the handshake without the
+	// API server's client certificate.
+	var node corev1.Node
+	if err := k.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, &node); err != nil {
+		t.Fatal(err)
+	}
+	kubeletAddr := net.JoinHostPort(node.Status.Addresses[0].Address, strconv.Itoa(int(node.Status.DaemonEndpoints.KubeletEndpoint.Port)))
+	conn, err := tls.Dial("tcp", kubeletAddr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the server's identity is not what is tested
+	if err == nil {
+		_, err = conn.Write([]byte("GET /containerLogs/exec/shell/main HTTP/1.1\r\nHost: x\r\n\r\n"))
+		if err == nil {
+			_, err = conn.Read(make([]byte, 1))
+		}
+		conn.Close()
+	}
+	if err == nil {
+		t.Fatal("the kubelet answered a caller without a client certificate")
+	}
 	proc, err := c.PodProcess(ns, "shell")
 	if err != nil {
 		t.Fatal(err)

@@ -2,16 +2,9 @@ package localcluster
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -22,19 +15,15 @@ import (
 // logServer is the part of the kubelet API that `kubectl logs`, `kubectl
 // exec` and `kubectl port-forward` need: the API server proxies GET
 // /containerLogs/<ns>/<pod>/<container> (and the streaming requests, see
-// streaming.go) to the Node's address and kubelet port, over TLS it does
-// not verify (no --kubelet-certificate-authority).
+// streaming.go) to the Node's address and kubelet port, over TLS both ends
+// verify (kubeletpki.go).
 type logServer struct {
 	k   *kubelet
 	ln  *connTracker
 	srv *http.Server
 }
 
-func listenLogs(k *kubelet, log *slog.Logger) (*logServer, error) {
-	cert, err := selfSignedCert()
-	if err != nil {
-		return nil, err
-	}
+func listenLogs(k *kubelet, p *kubeletPKI, log *slog.Logger) (*logServer, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort(hostIP, "0"))
 	if err != nil {
 		return nil, err
@@ -45,7 +34,7 @@ func listenLogs(k *kubelet, log *slog.Logger) (*logServer, error) {
 	s.streamRoutes(mux) // exec and port-forward (streaming.go)
 	s.srv = &http.Server{
 		Handler:           mux,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLSConfig:         p.serverConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -173,27 +162,4 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	n, err := l.w.Write(p)
 	l.n -= int64(n)
 	return n, err
-}
-
-// selfSignedCert is the log server's serving certificate.
-func selfSignedCert() (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "localcluster-kubelet"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP(hostIP)},
-		DNSNames:     []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
