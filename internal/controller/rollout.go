@@ -21,9 +21,11 @@ import (
 // new revision, ready and a caught-up member (a member other than it
 // reports its replication lag as 0). The lag is asked only of the pod at
 // the partition, before the partition moves past it: under writes a lag
-// flickers, and a pod passed once stays passed while it is ready. While a scale-down runs nothing is
-// moved: the partition is the replica count, so the leaving pod is never
-// restarted in the middle of its hand-off.
+// flickers, and a pod passed once stays passed while it is ready. While a
+// scale-down runs or is still to come (spec.replicas below the count kept)
+// nothing is moved: the partition is the replica count, so no pod that is
+// about to leave is restarted, before or during its hand-off (between two
+// steps of a scale-down no step is recorded, but one is due).
 //
 // A pod of an outdated revision that the rollout waits on and that has not
 // been ready for StuckPodTimeout is restarted: the StatefulSet controller
@@ -37,10 +39,14 @@ func (r *Reconciler) planRollout(ctx context.Context, p *pass) error {
 		return nil
 	}
 	st := p.sts.Status
-	if op := c.Status.ScaleDown; op != nil {
+	if op := c.Status.ScaleDown; op != nil || replicas(c) < p.replicas {
 		if st.UpdateRevision != "" && outdatedPods(p, st.UpdateRevision) {
-			c.Status.Rollout = &yzmav1.Rollout{Revision: st.UpdateRevision, Partition: p.partition, Pod: op.Pod,
-				Message: fmt.Sprintf("held while pod %s leaves the cluster", op.Pod)}
+			leaving := podName(c, p.replicas-1)
+			if op != nil {
+				leaving = op.Pod
+			}
+			c.Status.Rollout = &yzmav1.Rollout{Revision: st.UpdateRevision, Partition: p.partition, Pod: leaving,
+				Message: fmt.Sprintf("held while pod %s leaves the cluster", leaving)}
 		}
 		return nil
 	}

@@ -42,6 +42,7 @@ func TestPlanRollout(t *testing.T) {
 		pods      []*corev1.Pod
 		lag       int64 // of pod 2, as the other members report it
 		scaleDown bool
+		want      int32 // spec.replicas when not 0: below 3, a scale-down is due
 		stale     bool  // the StatefulSet controller has not seen the last change
 		current   int32 // the StatefulSet's partition before; 0: 3
 		partition int32
@@ -56,12 +57,16 @@ func TestPlanRollout(t *testing.T) {
 		{name: "a pod passed that went down holds the rollout", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "new", true), rolloutPod(2, "new", false)}, current: 1, partition: 2, waitsOn: "pod " + name(2) + ": it is not ready"},
 		{name: "top pod missing", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true)}, partition: 2, waitsOn: "does not exist"},
 		{name: "held by a scale-down", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true), rolloutPod(2, "old", true)}, scaleDown: true, partition: 3, waitsOn: "held while"},
+		{name: "held between two scale-down steps", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true), rolloutPod(2, "old", true)}, want: 2, partition: 3, waitsOn: "held while pod " + name(2)},
 		{name: "the StatefulSet controller lags: partition kept", pods: []*corev1.Pod{rolloutPod(0, "old", true), rolloutPod(1, "old", true), rolloutPod(2, "old", true)}, stale: true, current: 1, partition: 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			nodes := &standIn{extra: []api.Member{{Name: name(2), State: "alive", Lag: tt.lag}, {Name: name(1), State: "alive"}}}
 			r := &Reconciler{Nodes: nodes, now: time.Now, stuckPodTimeout: time.Hour}
 			c := cluster()
+			if tt.want != 0 {
+				c.Spec.Replicas = ptr.To(tt.want)
+			}
 			if tt.scaleDown {
 				c.Status.ScaleDown = &yzmav1.ScaleDown{Pod: name(3), Ordinal: 3, Phase: yzmav1.PhaseConfirming}
 			}
