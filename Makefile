@@ -116,6 +116,10 @@ test-e2e-kind: image ## Run the end-to-end journey on a new kind cluster (needs 
 bench: ## Run the benchmarks (writes with 1 to 2,000 writers, reads, overload, replication latency).
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: bench-join
+bench-join: ## A blank node joins one holding 1M keys (YZMA_BENCH_KEYS): seconds to ready and bytes on the wire.
+	YZMA_BENCH_JOIN=1 $(GO) test -run '^$$' -bench BenchmarkJoin -benchtime 1x -timeout 30m ./node/cluster
+
 .PHONY: bench-compare
 bench-compare: ## Yzma (3 nodes) side by side with etcd (3 members), Redis (appendfsync always) and a bare Go HTTP server: RUNS runs of ../shared/bench/compare.sh and the median ratios (needs: apt-get install -y wrk etcd-server etcd-client redis-server redis-tools).
 	hack/bench-compare.sh $(or $(RUNS),3) $(or $(BENCH_SECONDS),10) $(or $(BENCH_CONNS),64)

@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	stdnet "net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +15,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/yzma/yzma/node/crdt"
+	"github.com/yzma/yzma/node/hlc"
 )
 
 // BenchmarkReplicationLatency reports how long a write acknowledged on one
@@ -123,4 +128,84 @@ func envInt(b *testing.B, name string, def int) int {
 		return n
 	}
 	return def
+}
+
+// BenchmarkJoin: a blank node joins a node holding YZMA_BENCH_KEYS keys
+// (default 1,000,000, 100-byte values) and catches up: the time until it
+// is ready, and the bytes that crossed the wire to it (counted on its
+// connections, compressed or not). Loading the keys takes a while, so it
+// runs only with YZMA_BENCH_JOIN=1 (make bench-join).
+func BenchmarkJoin(b *testing.B) {
+	if os.Getenv("YZMA_BENCH_JOIN") == "" {
+		b.Skip("set YZMA_BENCH_JOIN=1 (make bench-join): it loads a million keys")
+	}
+	keys := envInt(b, "YZMA_BENCH_KEYS", 1_000_000)
+	net := newTestNet(b)
+	seed := net.startCluster(1)[0]
+	loadKeys(b, seed, keys, 100)
+	dir := b.TempDir()
+	b.ResetTimer()
+	for i := range b.N {
+		var wire atomic.Int64
+		name := fmt.Sprint("joiner-", i)
+		start := time.Now()
+		j := net.startNodeWith(name, 30+i, filepath.Join(dir, name+".db"), func(c *Config) {
+			c.Seeds = []string{seed.gossip()}
+			c.JoinTimeout = time.Minute
+			c.Transport.(cutTransport).Transport.(*HTTPTransport).DialWith = countingDial(&wire)
+		})
+		ready := time.Since(start) // startNodeWith returns once Join has: caught up, ready
+		b.StopTimer()
+		if got, _ := j.st.Stats(); got.Keys != int64(keys) {
+			b.Fatalf("the joiner holds %d keys, want %d", got.Keys, keys)
+		}
+		b.ReportMetric(ready.Seconds(), "s-to-ready")
+		b.ReportMetric(float64(wire.Load())/1e6, "MB-on-wire")
+		b.ReportMetric(float64(wire.Load())/float64(keys*(100+len("key-0000000"))), "wire/dataset")
+		j.stop()
+		b.StartTimer()
+	}
+}
+
+// loadKeys gives tn n keys of valueSize bytes, as operations of another
+// origin applied in large batches (much faster than n local writes).
+func loadKeys(b testing.TB, tn *testNode, n, valueSize int) {
+	b.Helper()
+	origin := crdt.NodeID(0x5eed)
+	value := []byte(strings.Repeat("v", valueSize))
+	const batch = 10_000
+	for start := 0; start < n; start += batch {
+		ops := make([]crdt.Op, 0, batch)
+		for i := start; i < min(start+batch, n); i++ {
+			ops = append(ops, crdt.Op{Key: fmt.Appendf(nil, "key-%07d", i), Dot: crdt.Dot{Node: origin, Counter: uint64(i + 1)},
+				HLC: hlc.FromTime(time.Now()), Type: "text/plain", Value: value})
+		}
+		if _, err := tn.st.ApplyRemote(context.Background(), ops); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// countingDial counts the bytes read on every connection it makes.
+func countingDial(n *atomic.Int64) func(*stdnet.Dialer) func(ctx context.Context, network, addr string) (stdnet.Conn, error) {
+	return func(d *stdnet.Dialer) func(ctx context.Context, network, addr string) (stdnet.Conn, error) {
+		return func(ctx context.Context, network, addr string) (stdnet.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &countingConn{Conn: c, n: n}, nil
+		}
+	}
+}
+
+type countingConn struct {
+	stdnet.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	k, err := c.Conn.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }

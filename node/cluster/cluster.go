@@ -480,11 +480,21 @@ func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
 		return err
 	}
 	p.observe(theirs)
+	if blank(c.store.VersionVector()) && total(theirs) >= blankSnapshotOps {
+		// A blank node (a new member, a lost volume) takes the peer's
+		// state at once: streaming key states in key order costs far less
+		// on both sides than replaying every operation (no log seeks on the
+		// sender, no log entries written here), and the few operations
+		// after the snapshot are pulled below as usual.
+		if err := c.snapshotFrom(ctx, p, "this node is blank"); err != nil {
+			return err
+		}
+	}
 	for origin, upTo := range theirs {
 		for mine := c.store.VersionVector()[origin]; mine < upTo; mine = c.store.VersionVector()[origin] {
 			ops, err := c.cfg.Transport.Pull(ctx, ep, origin, mine, batchOps, batchBytes)
 			if errors.Is(err, store.ErrPruned) {
-				if err := c.snapshotFrom(ctx, p); err != nil {
+				if err := c.snapshotFrom(ctx, p, "too far behind for the log"); err != nil {
 					return err
 				}
 				continue
@@ -510,10 +520,33 @@ func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
 	return nil
 }
 
+// blankSnapshotOps is the size of a peer's history from which a blank
+// node takes a snapshot rather than the operations (pullFrom).
+const blankSnapshotOps = 10_000
+
+// blank reports whether vv holds no operation at all.
+func blank(vv crdt.VersionVector) bool {
+	for _, c := range vv {
+		if c > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// total is the number of operations vv covers.
+func total(vv crdt.VersionVector) uint64 {
+	var n uint64
+	for _, c := range vv {
+		n += c
+	}
+	return n
+}
+
 // snapshotFrom merges p's whole state: the way back for a node whose gap
-// was already pruned from the peer's log.
-func (c *Cluster) snapshotFrom(ctx context.Context, p *peer) error {
-	c.log.Info("too far behind for the log: taking a snapshot", "peer", p.name)
+// was already pruned from the peer's log, and the way in for a blank one.
+func (c *Cluster) snapshotFrom(ctx context.Context, p *peer, why string) error {
+	c.log.Info("taking a snapshot", "peer", p.name, "why", why)
 	body, err := c.cfg.Transport.Snapshot(ctx, p.endpoint())
 	if err != nil {
 		return fmt.Errorf("snapshot from %s: %w", p.name, err)

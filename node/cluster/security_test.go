@@ -95,7 +95,7 @@ func TestForgedClaimsAreRejected(t *testing.T) {
 		if err := cbor.NewEncoder(&snap).Encode(map[int]crdt.VersionVector{1: claims}); err != nil {
 			t.Fatal(err)
 		}
-		err := a.c.snapshotFrom(t.Context(), fakePeer(t, claims, nil, snap.Bytes()))
+		err := a.c.snapshotFrom(t.Context(), fakePeer(t, claims, nil, snap.Bytes()), "test")
 		if !errors.Is(err, ErrForged) || !errors.Is(err, store.ErrBadSnapshot) {
 			t.Fatalf("snapshot with a forged vector: %v, want ErrForged in ErrBadSnapshot", err)
 		}
