@@ -32,6 +32,7 @@ FUZZ_TARGETS ?= \
 	./node/httpapi:FuzzKeyOf \
 	./node/crdt:FuzzDecodeToken \
 	./node/cluster:FuzzDecodeOps \
+	./node/cluster:FuzzDecodeCompressedOps \
 	./node/store:FuzzSnapshotDecode \
 	./node/creds:FuzzParse
 
@@ -117,8 +118,8 @@ bench: ## Run the benchmarks (writes with 1 to 2,000 writers, reads, overload, r
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: bench-join
-bench-join: ## A blank node joins one holding 1M keys (YZMA_BENCH_KEYS): seconds to ready and bytes on the wire.
-	YZMA_BENCH_JOIN=1 $(GO) test -run '^$$' -bench BenchmarkJoin -benchtime 1x -timeout 30m ./node/cluster
+bench-join: ## A blank node joins one holding 1M keys (YZMA_BENCH_KEYS), plain then zstd, each in a process of its own: seconds to ready and bytes on the wire.
+	for mode in plain zstd; do YZMA_BENCH_JOIN=1 $(GO) test -run '^$$' -bench "BenchmarkJoin/$$mode" -benchtime 1x -timeout 30m ./node/cluster || exit 1; done
 
 .PHONY: bench-compare
 bench-compare: ## Yzma (3 nodes) side by side with etcd (3 members), Redis (appendfsync always) and a bare Go HTTP server: RUNS runs of ../shared/bench/compare.sh and the median ratios (needs: apt-get install -y wrk etcd-server etcd-client redis-server redis-tools).

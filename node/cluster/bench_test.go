@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	stdnet "net"
 	"os"
 	"path/filepath"
@@ -133,8 +135,10 @@ func envInt(b *testing.B, name string, def int) int {
 // BenchmarkJoin: a blank node joins a node holding YZMA_BENCH_KEYS keys
 // (default 1,000,000, 100-byte values) and catches up: the time until it
 // is ready, and the bytes that crossed the wire to it (counted on its
-// connections, compressed or not). Loading the keys takes a while, so it
-// runs only with YZMA_BENCH_JOIN=1 (make bench-join).
+// connections), with the data channel plain and compressed. Run one
+// sub-benchmark per process (make bench-join does): a second join in the
+// same process is slower for reasons of its own. Loading the keys takes a
+// while, so it runs only with YZMA_BENCH_JOIN=1.
 func BenchmarkJoin(b *testing.B) {
 	if os.Getenv("YZMA_BENCH_JOIN") == "" {
 		b.Skip("set YZMA_BENCH_JOIN=1 (make bench-join): it loads a million keys")
@@ -144,39 +148,60 @@ func BenchmarkJoin(b *testing.B) {
 	seed := net.startCluster(1)[0]
 	loadKeys(b, seed, keys, 100)
 	dir := b.TempDir()
-	b.ResetTimer()
-	for i := range b.N {
-		var wire atomic.Int64
-		name := fmt.Sprint("joiner-", i)
-		start := time.Now()
-		j := net.startNodeWith(name, 30+i, filepath.Join(dir, name+".db"), func(c *Config) {
-			c.Seeds = []string{seed.gossip()}
-			c.JoinTimeout = time.Minute
-			c.Transport.(cutTransport).Transport.(*HTTPTransport).DialWith = countingDial(&wire)
+	joiners := 0
+	for _, mode := range []struct {
+		name  string
+		plain bool
+	}{{"plain", true}, {"zstd", false}} {
+		b.Run(mode.name, func(b *testing.B) {
+			for range b.N {
+				joinOnce(b, net, seed, dir, joiners, keys, mode.plain)
+				joiners++
+			}
 		})
-		ready := time.Since(start) // startNodeWith returns once Join has: caught up, ready
-		b.StopTimer()
-		if got, _ := j.st.Stats(); got.Keys != int64(keys) {
-			b.Fatalf("the joiner holds %d keys, want %d", got.Keys, keys)
-		}
-		b.ReportMetric(ready.Seconds(), "s-to-ready")
-		b.ReportMetric(float64(wire.Load())/1e6, "MB-on-wire")
-		b.ReportMetric(float64(wire.Load())/float64(keys*(100+len("key-0000000"))), "wire/dataset")
-		j.stop()
-		b.StartTimer()
 	}
 }
 
-// loadKeys gives tn n keys of valueSize bytes, as operations of another
-// origin applied in large batches (much faster than n local writes).
+// joinOnce starts the joiner number i, reports its time to ready and its
+// bytes on the wire, and stops it.
+func joinOnce(b *testing.B, net *testNet, seed *testNode, dir string, i, keys int, plain bool) {
+	var wire atomic.Int64
+	name := fmt.Sprint("joiner-", i)
+	start := time.Now()
+	j := net.startNodeWith(name, 30+i, filepath.Join(dir, name+".db"), func(c *Config) {
+		c.Seeds = []string{seed.gossip()}
+		c.JoinTimeout = time.Minute
+		ht := c.Transport.(cutTransport).Transport.(*HTTPTransport)
+		ht.DialWith, ht.NoCompression = countingDial(&wire), plain
+	})
+	ready := time.Since(start) // startNodeWith returns once Join has: caught up, ready
+	b.StopTimer()
+	defer b.StartTimer()
+	defer j.stop()
+	if got, _ := j.st.Stats(); got.Keys != int64(keys) {
+		b.Fatalf("the joiner holds %d keys, want %d", got.Keys, keys)
+	}
+	b.ReportMetric(ready.Seconds(), "s-to-ready")
+	b.ReportMetric(float64(wire.Load())/1e6, "MB-on-wire")
+	b.ReportMetric(float64(wire.Load())/float64(keys*(100+len("key-0000000"))), "wire/dataset")
+}
+
+// loadKeys gives tn n keys of valueSize bytes (random hex digits, which
+// compress about as well as text), as operations of another origin applied
+// in large batches (much faster than n local writes).
 func loadKeys(b testing.TB, tn *testNode, n, valueSize int) {
 	b.Helper()
 	origin := crdt.NodeID(0x5eed)
-	value := []byte(strings.Repeat("v", valueSize))
+	rnd := rand.New(rand.NewPCG(1, 2))
 	const batch = 10_000
 	for start := 0; start < n; start += batch {
 		ops := make([]crdt.Op, 0, batch)
 		for i := start; i < min(start+batch, n); i++ {
+			raw := make([]byte, (valueSize+1)/2)
+			for k := range raw {
+				raw[k] = byte(rnd.Uint32())
+			}
+			value := []byte(hex.EncodeToString(raw)[:valueSize])
 			ops = append(ops, crdt.Op{Key: fmt.Appendf(nil, "key-%07d", i), Dot: crdt.Dot{Node: origin, Counter: uint64(i + 1)},
 				HLC: hlc.FromTime(time.Now()), Type: "text/plain", Value: value})
 		}

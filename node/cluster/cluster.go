@@ -61,9 +61,13 @@ type meta struct {
 	// HTTP, as they serve).
 	APIName string `cbor:"5,keyasint,omitempty"`
 	TLS     bool   `cbor:"6,keyasint,omitempty"`
+	// Zstd: the member takes zstd-compressed pushes (compress.go).
+	Zstd bool `cbor:"7,keyasint,omitempty"`
 }
 
-func (m meta) endpoint() Endpoint { return Endpoint{Addr: m.API, Name: m.APIName, TLS: m.TLS} }
+func (m meta) endpoint() Endpoint {
+	return Endpoint{Addr: m.API, Name: m.APIName, TLS: m.TLS, Zstd: m.Zstd}
+}
 
 // Cluster is this node's membership and replication.
 type Cluster struct {

@@ -17,7 +17,15 @@
 //     reports ready, and takes no writes until then (a write supersedes what
 //     the node holds of its key, which is not everything yet). A catch-up
 //     that fails part-way is retried; a node that reaches no one starts
-//     alone and ready, and catches up by anti-entropy once peers appear.
+//     alone and ready, and catches up by anti-entropy once peers appear. A
+//     blank node facing a peer with blankSnapshotOps operations or more
+//     merges the peer's snapshot first: streaming key states in key order
+//     is far cheaper on both sides than replaying every operation.
+//
+// Bodies of the data channel are CBOR, zstd-compressed when both ends
+// speak it (compress.go): answers for callers that ask, pushes to members
+// whose metadata says they take it, so members of different versions
+// still talk.
 //
 // Each member gossips its data file's ID and its process's origin (package
 // store): a new origin under a known name means the member restarted,

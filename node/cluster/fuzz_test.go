@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"io"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
@@ -45,6 +46,35 @@ func FuzzDecodeOps(f *testing.F) {
 			if !op.Observed.Same(op.Observed.Normalize()) {
 				t.Fatalf("operation %v kept a context not in normal form: %+v", op.Dot, op.Observed)
 			}
+		}
+	})
+}
+
+// FuzzDecodeCompressedOps: any body sent as "Content-Encoding: zstd"
+// decompresses and decodes within the limits, or fails; never a panic, and
+// never more than maxPeerBody decompressed bytes read.
+func FuzzDecodeCompressedOps(f *testing.F) {
+	valid, err := cbor.Marshal([]crdt.Op{{Key: []byte("k"), Dot: crdt.Dot{Node: 1, Counter: 1}, Value: bytes.Repeat([]byte("v"), 100)}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(compress(valid))
+	f.Add(compress(bytes.Repeat([]byte{0x9f}, 1<<16))) // nested arrays, compressed
+	f.Add([]byte("not zstd"))
+	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd}) // a zstd magic number alone
+	f.Fuzz(func(t *testing.T, b []byte) {
+		body, err := decodedBody(io.NopCloser(bytes.NewReader(b)), encodingZstd)
+		if err != nil {
+			return
+		}
+		defer body.Close()
+		counted := &countingReader{r: io.LimitReader(body, maxPeerBody)}
+		ops, err := DecodeOps(counted)
+		if counted.n > maxPeerBody {
+			t.Fatalf("%d decompressed bytes read", counted.n)
+		}
+		if err == nil && len(ops) > maxBatchOps {
+			t.Fatalf("%d operations passed the limit", len(ops))
 		}
 	})
 }

@@ -14,7 +14,7 @@ type delegate Cluster
 
 func (d *delegate) NodeMeta(limit int) []byte {
 	b, _ := cbor.Marshal(meta{ID: d.store.NodeID(), Origin: d.store.Origin(), API: (*Cluster)(d).apiAddr(), Left: d.handedOff.Load(),
-		APIName: d.cfg.APIName, TLS: d.cfg.APITLS})
+		APIName: d.cfg.APIName, TLS: d.cfg.APITLS, Zstd: true})
 	return b
 }
 

@@ -46,6 +46,7 @@ type Endpoint struct {
 	Addr string // host:port
 	Name string // TLS server name; empty: Addr's host
 	TLS  bool
+	Zstd bool // it takes zstd-compressed pushes (compress.go)
 }
 
 func (e Endpoint) serverName() string {
@@ -83,6 +84,9 @@ type HTTPTransport struct {
 	// which member it came from (checkClaims). nil: the system's choice
 	// (on loopback always 127.0.0.1).
 	Source net.IP
+	// NoCompression turns zstd off (compress.go): calls neither ask for
+	// compressed answers nor compress pushes.
+	NoCompression bool
 	// DialWith, when set, makes the dial function from the dialer
 	// calls would use (tests filter the network this way, see package
 	// faultnet).
@@ -158,10 +162,14 @@ func (t *HTTPTransport) do(ctx context.Context, method string, ep Endpoint, path
 // open sends a request and returns the response of a 200 answer.
 func (t *HTTPTransport) open(ctx context.Context, method string, ep Endpoint, path string, q url.Values, body any, stream bool) (*http.Response, error) {
 	var rd io.Reader
+	encoding := ""
 	if body != nil {
 		b, err := cbor.Marshal(body)
 		if err != nil {
 			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		if ep.Zstd && !t.NoCompression && len(b) >= compressMinBytes {
+			b, encoding = compress(b), encodingZstd
 		}
 		rd = bytes.NewReader(b)
 	}
@@ -175,6 +183,12 @@ func (t *HTTPTransport) open(ctx context.Context, method string, ep Endpoint, pa
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/cbor")
+	if !t.NoCompression {
+		req.Header.Set("Accept-Encoding", encodingZstd)
+	}
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
 	if t.Name != "" {
 		req.Header.Set(api.PeerHeader, t.Name)
 	}
@@ -188,6 +202,12 @@ func (t *HTTPTransport) open(ctx context.Context, method string, ep Endpoint, pa
 		return nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
 	}
 	if resp.StatusCode == http.StatusOK {
+		body, err := decodedBody(resp.Body, resp.Header.Get("Content-Encoding"))
+		if err != nil {
+			resp.Body.Close()
+			return nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
+		}
+		resp.Body = body
 		return resp, nil
 	}
 	defer resp.Body.Close()
@@ -273,7 +293,13 @@ func (c *Cluster) Handler() http.Handler {
 		writeCBOR(w, c.store.VersionVector())
 	})
 	mux.HandleFunc("POST "+PathOps, func(w http.ResponseWriter, r *http.Request) {
-		ops, err := DecodeOps(http.MaxBytesReader(w, r.Body, maxPeerBody))
+		body, err := decodedBody(http.MaxBytesReader(w, r.Body, maxPeerBody), r.Header.Get("Content-Encoding"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnsupportedMediaType)
+			return
+		}
+		defer body.Close()
+		ops, err := DecodeOps(io.LimitReader(body, maxPeerBody))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -317,23 +343,34 @@ func (c *Cluster) Handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		writeCBOR(w, ops)
+		writeCBORTo(w, r, ops)
 	})
 	mux.HandleFunc("GET "+PathSnapshot, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/cbor-seq")
-		if err := c.store.WriteSnapshot(w); err != nil {
+		zw, done := compressAnswer(w, r)
+		defer done()
+		if err := c.store.WriteSnapshot(zw); err != nil {
 			c.log.Warn("snapshot stream failed", "error", err)
 		}
 	})
 	return mux
 }
 
-func writeCBOR(w http.ResponseWriter, v any) {
+func writeCBOR(w http.ResponseWriter, v any) { writeCBORTo(w, nil, v) }
+
+// writeCBORTo answers v, compressed when r (if any) accepts zstd and the
+// answer is worth it.
+func writeCBORTo(w http.ResponseWriter, r *http.Request, v any) {
 	b, err := cbor.Marshal(v)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/cbor")
+	if r != nil && len(b) >= compressMinBytes && acceptsZstd(r) {
+		w.Header().Set("Content-Encoding", encodingZstd)
+		w.Header().Add("Vary", "Accept-Encoding")
+		b = compress(b)
+	}
 	_, _ = w.Write(b)
 }
