@@ -121,6 +121,10 @@ bench: ## Run the benchmarks (writes with 1 to 2,000 writers, reads, overload, r
 bench-join: ## A blank node joins one holding 1M keys (YZMA_BENCH_KEYS), plain then zstd, each in a process of its own: seconds to ready and bytes on the wire.
 	for mode in plain zstd; do YZMA_BENCH_JOIN=1 $(GO) test -run '^$$' -bench "BenchmarkJoin/$$mode" -benchtime 1x -timeout 30m ./node/cluster || exit 1; done
 
+.PHONY: bench-loaded
+bench-loaded: ## One node's durable writes/s (64 writers) into an empty file and into one holding 1M keys (YZMA_BENCH_KEYS), and their ratio.
+	YZMA_BENCH_LOADED=1 $(GO) test -run '^$$' -bench BenchmarkPutAsDataGrows -benchtime 1x -timeout 30m ./node/store
+
 .PHONY: bench-compare
 bench-compare: ## Yzma (3 nodes) side by side with etcd (3 members), Redis (appendfsync always) and a bare Go HTTP server: RUNS runs of ../shared/bench/compare.sh and the median ratios (needs: apt-get install -y wrk etcd-server etcd-client redis-server redis-tools).
 	hack/bench-compare.sh $(or $(RUNS),3) $(or $(BENCH_SECONDS),10) $(or $(BENCH_CONNS),64)

@@ -1,11 +1,18 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/yzma/yzma/node/crdt"
 )
 
 // BenchmarkPut measures durable single-node writes (each acknowledged after
@@ -65,4 +72,61 @@ func BenchmarkGet(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPutAsDataGrows compares durable writes/s (64 writers, 100-byte
+// values, random keys) into an empty file and into one already holding
+// YZMA_BENCH_KEYS keys (default 1,000,000), overwriting random ones of
+// them; it reports both and their ratio. Loading takes a while, so it runs
+// only with YZMA_BENCH_LOADED=1 (make bench-loaded).
+func BenchmarkPutAsDataGrows(b *testing.B) {
+	if os.Getenv("YZMA_BENCH_LOADED") == "" {
+		b.Skip("set YZMA_BENCH_LOADED=1 (make bench-loaded): it loads a million keys")
+	}
+	keys := 1_000_000
+	if v := os.Getenv("YZMA_BENCH_KEYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys = n
+	}
+	const writes, writers = 30_000, 64
+	value := bytes.Repeat([]byte("v"), 100)
+	rate := func(s *Store, space int) float64 {
+		var next atomic.Int64
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				rnd := rand.New(rand.NewPCG(uint64(w), 7))
+				for next.Add(1) <= writes {
+					if _, err := s.Put(context.Background(), fmt.Appendf(nil, "key-%07d", rnd.IntN(space)), value, "", nil); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return writes / time.Since(start).Seconds()
+	}
+	for range b.N {
+		empty := rate(openStore(b), 100_000)
+		loaded := openStore(b)
+		origin := crdt.NodeID(0x5eed)
+		for start := 0; start < keys; start += 10_000 {
+			ops := make([]crdt.Op, 0, 10_000)
+			for i := start; i < min(start+10_000, keys); i++ {
+				ops = append(ops, crdt.Op{Key: fmt.Appendf(nil, "key-%07d", i), Dot: crdt.Dot{Node: origin, Counter: uint64(i + 1)}, Value: value})
+			}
+			if _, err := loaded.ApplyRemote(context.Background(), ops); err != nil {
+				b.Fatal(err)
+			}
+		}
+		full := rate(loaded, keys)
+		b.ReportMetric(empty, "empty-writes/s")
+		b.ReportMetric(full, "loaded-writes/s")
+		b.ReportMetric(full/empty, "loaded/empty")
+	}
 }
