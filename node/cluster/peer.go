@@ -25,6 +25,7 @@ type peer struct {
 	addr   string
 	state  memberlist.NodeStateType
 	vv     crdt.VersionVector // what it is known to have applied; nil: unknown
+	heard  time.Time          // when it last reported vv (a call's answer)
 
 	wakeCh chan struct{}
 	done   chan struct{}
@@ -77,6 +78,21 @@ func (p *peer) observe(vv crdt.VersionVector) {
 	next := p.vv.Clone()
 	next.Merge(vv)
 	p.vv = next
+	p.heard = time.Now()
+}
+
+// vvRefresh is how old what a peer last reported may be before a push
+// asks it again: between, each push's answer keeps it current, so a push
+// is one call rather than two.
+const vvRefresh = time.Second
+
+// fresh reports whether the peer's vector was reported within vvRefresh.
+// A vector a little behind only makes a push resend operations the peer
+// skips; it is never ahead (a restart under a new origin forgets it).
+func (p *peer) fresh() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.vv != nil && time.Since(p.heard) < vvRefresh
 }
 
 // sendLoop pushes operations whenever woken, and at least every second
@@ -117,11 +133,13 @@ func (p *peer) sendLoop() {
 func (p *peer) push() error {
 	ctx := p.ctx
 	ep := p.endpoint()
-	vv, err := p.c.cfg.Transport.VersionVector(ctx, ep)
-	if err != nil {
-		return err
+	if !p.fresh() {
+		vv, err := p.c.cfg.Transport.VersionVector(ctx, ep)
+		if err != nil {
+			return err
+		}
+		p.observe(vv)
 	}
-	p.observe(vv)
 	mine := p.c.store.VersionVector()
 	for origin, upTo := range mine {
 		if !p.c.store.IsOwn(origin) && !p.c.allPush.Load() {
