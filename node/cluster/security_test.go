@@ -79,11 +79,10 @@ func TestForgedClaimsAreRejected(t *testing.T) {
 		}
 	})
 	t.Run("pull beyond the sender's vector", func(t *testing.T) {
-		claims := crdt.VersionVector{forged.Dot.Node: forged.Dot.Counter - 1} // what it claims to have
-		p := fakePeer(t, crdt.VersionVector{forged.Dot.Node: forged.Dot.Counter}, []crdt.Op{forged, {Key: []byte("x"),
-			Dot: crdt.Dot{Node: forged.Dot.Node, Counter: forged.Dot.Counter + 1}}}, nil)
-		err := a.c.checkPulled(t.Context(), p, forged.Dot.Node, claims[forged.Dot.Node], forged.Dot.Counter, []crdt.Op{forged,
-			{Key: []byte("x"), Dot: crdt.Dot{Node: forged.Dot.Node, Counter: forged.Dot.Counter + 1}}})
+		next := crdt.Op{Key: []byte("x"), Dot: crdt.Dot{Node: forged.Dot.Node, Counter: forged.Dot.Counter + 1}}
+		// The sender's own vector says it holds up to forged's counter.
+		err := a.c.checkPulled(t.Context(), &peer{name: "forger"}, forged.Dot.Node, forged.Dot.Counter-1, forged.Dot.Counter,
+			[]crdt.Op{forged, next})
 		if !errors.Is(err, ErrForged) {
 			t.Fatalf("ops beyond the sender's vector: %v, want ErrForged", err)
 		}
