@@ -71,10 +71,14 @@ vet: ## Run go vet against the code.
 lint: golangci-lint ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
+# TEST_TIMEOUT bounds each test binary (go test's default is 10 minutes;
+# the end-to-end journey alone takes about that long).
+TEST_TIMEOUT ?= 30m
+
 .PHONY: test
 test: fmt-check vet k8s-bins ## Run every test (node and commands with -race; envtest, local cluster), then fuzz-short.
-	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -race $(TESTFLAGS) $(RACE_PKGS)
-	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 $(TESTFLAGS) \
+	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(RACE_PKGS)
+	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) \
 		$$($(GO) list ./... | grep -v -E '^$(MODULE)/(node|cmd)(/|$$)')
 	$(MAKE) --no-print-directory fuzz-short
 
@@ -97,7 +101,7 @@ fuzz: ## Fuzz for longer: each target FUZZTIME (default 1m), e.g. make fuzz FUZZ
 
 .PHONY: test-e2e
 test-e2e: k8s-bins ## Run the end-to-end journey on the local cluster (part of make test).
-	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -v ./test/e2e
+	KUBEBUILDER_ASSETS=$(K8S_BIN) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./test/e2e
 
 .PHONY: test-e2e-kind
 # kind would pull a :latest image from the network, so the journey's image
