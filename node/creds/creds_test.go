@@ -108,8 +108,6 @@ func TestFileFollowsChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changes := 0
-	f.OnChange(func(creds.Tokens) { changes++ })
 	write("rw one\nrw two\n")
 	testwait.For(t, "the second token", 3*creds.CheckInterval, 50*time.Millisecond, func() bool {
 		return f.Get().Role("two") == creds.RoleReadWrite
@@ -130,9 +128,6 @@ func TestFileFollowsChanges(t *testing.T) {
 	write("ro three\n")
 	if err := f.Reload(); err != nil || f.Get().Role("one") != creds.RoleNone || f.Get().Role("three") != creds.RoleReadOnly {
 		t.Fatalf("fixed file not taken: %v", err)
-	}
-	if changes != 2 {
-		t.Fatalf("%d changes reported, want 2", changes)
 	}
 }
 

@@ -26,13 +26,12 @@ type File[T any] struct {
 
 	// cur is read without a lock on every use (a token check per
 	// request); mu serializes reloads, which replace it.
-	cur     atomic.Pointer[T]
-	next    atomic.Int64 // unix nanoseconds of the next look at the files
-	mu      sync.Mutex
-	raw     [][]byte
-	err     error   // of the last read or parse; nil when the value is current
-	changed func(T) // called (under mu) with every newly parsed value
-	now     func() time.Time
+	cur  atomic.Pointer[T]
+	next atomic.Int64 // unix nanoseconds of the next look at the files
+	mu   sync.Mutex
+	raw  [][]byte
+	err  error // of the last read or parse; nil when the value is current
+	now  func() time.Time
 }
 
 // NewFile reads and parses paths once: an error there is the caller's to
@@ -82,14 +81,6 @@ func (f *File[T]) Err() error {
 	return f.err
 }
 
-// OnChange makes fn be called with every value parsed after a change of
-// the files (not the first one).
-func (f *File[T]) OnChange(fn func(T)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.changed = fn
-}
-
 func (f *File[T]) reload() {
 	f.next.Store(f.now().Add(CheckInterval).UnixNano())
 	raw, err := readAll(f.paths)
@@ -108,9 +99,6 @@ func (f *File[T]) reload() {
 	}
 	f.raw, f.err = raw, nil
 	f.cur.Store(&v)
-	if f.changed != nil {
-		f.changed(v)
-	}
 }
 
 func readAll(paths []string) ([][]byte, error) {

@@ -52,9 +52,6 @@ func (t *TLS) HasCA() bool { return t.f.Get().pool != nil }
 // Err is the error that keeps the previous files in use, if any.
 func (t *TLS) Err() error { return t.f.Err() }
 
-// Reload re-reads the files now.
-func (t *TLS) Reload() error { return t.f.Reload() }
-
 // ServerConfig serves the current certificate; with a CA it asks for a
 // client certificate and verifies one if given (peers give theirs;
 // clients with a token need none), so a handler can tell a peer by
