@@ -16,6 +16,11 @@ import (
 // their values pass maxBytes (at least one operation is returned). ErrPruned
 // means the log no longer reaches back to after.
 func (s *Store) OpsSince(origin crdt.NodeID, after uint64, limit, maxBytes int) ([]crdt.Op, error) {
+	if origin == s.origin {
+		if ops, ok := s.recent.since(after, limit, maxBytes); ok {
+			return ops, nil
+		}
+	}
 	var ops []crdt.Op
 	size := 0
 	err := s.view(func(tx *bolt.Tx) error {
@@ -57,43 +62,75 @@ func (s *Store) OpsSince(origin crdt.NodeID, after uint64, limit, maxBytes int) 
 	return ops, nil
 }
 
+// pruneBatch bounds the log entries one Prune transaction drops, so that a
+// large prune never holds the committer (and every write queued behind it)
+// for long: a prune of a million entries is a few hundred short commits.
+var pruneBatch = 4096 // a variable for tests
+
 // Prune drops the log entries at or below stable, the version vector every
 // member that may still need them has applied, and returns how many it
 // dropped. Peers asking for operations below that point get ErrPruned.
 func (s *Store) Prune(ctx context.Context, stable crdt.VersionVector) (int, error) {
-	pruned := 0
-	err := s.do(ctx, 0, false, func(b *batch) error {
-		pruned = 0
+	total := 0
+	for {
+		n, more, err := s.pruneSome(ctx, stable)
+		total += n
+		s.metrics.pruned.Add(float64(n))
+		if err != nil {
+			return total, fmt.Errorf("prune log: %w", err)
+		}
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// pruneSome drops up to pruneBatch entries in one transaction and reports
+// whether more remain. The keys are collected first and deleted by key:
+// bbolt rebalances only at commit, so re-seeking the start of a range after
+// each delete would walk every leaf emptied so far, quadratic in the
+// entries dropped.
+func (s *Store) pruneSome(ctx context.Context, stable crdt.VersionVector) (pruned int, more bool, err error) {
+	err = s.do(ctx, 0, false, func(b *batch) error {
+		pruned, more = 0, false
 		m := b.tx.Bucket(bucketMeta)
 		floor := crdt.VersionVector{}
 		if err := getCBOR(m, metaFloor, &floor); err != nil {
 			return err
 		}
+		var drop [][]byte
 		c := b.log.Cursor()
 		for origin, upTo := range stable {
 			if upTo > b.vv[origin] { // never past what this node has applied
 				upTo = b.vv[origin]
 			}
 			prefix := be64(uint64(origin))
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && binary.BigEndian.Uint64(k[8:]) <= upTo; k, v = c.Seek(prefix) {
+			k, v := c.Seek(prefix)
+			for ; k != nil && bytes.HasPrefix(k, prefix) && binary.BigEndian.Uint64(k[8:]) <= upTo && len(drop) < pruneBatch; k, v = c.Next() {
 				b.logSize -= int64(len(k) + len(v))
-				b.touch(bucketLog, k)
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				pruned++
+				drop = append(drop, k)
+			}
+			if k != nil && bytes.HasPrefix(k, prefix) && binary.BigEndian.Uint64(k[8:]) <= upTo {
+				more = true // this origin's range goes on: its floor waits for the next batch
+				upTo = binary.BigEndian.Uint64(k[8:]) - 1
 			}
 			if upTo > floor[origin] {
 				floor[origin] = upTo
 			}
+			if more {
+				break
+			}
 		}
+		for _, k := range drop {
+			b.touch(bucketLog, k)
+			if err := b.log.Delete(k); err != nil {
+				return err
+			}
+		}
+		pruned = len(drop)
 		return putCBOR(m, metaFloor, floor)
 	})
-	if err != nil {
-		return 0, fmt.Errorf("prune log: %w", err)
-	}
-	s.metrics.pruned.Add(float64(pruned))
-	return pruned, nil
+	return pruned, more, err
 }
 
 // LogBytes is the size of the operation log's entries.
