@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yzma/yzma/node/hlc"
 	"pgregory.net/rapid"
+
+	"github.com/yzma/yzma/node/hlc"
 )
 
 // fixedClock returns a clock stuck at wall time ms, so HLCs only tick

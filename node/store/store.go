@@ -111,6 +111,7 @@ type Store struct {
 
 	queue     queue
 	committed chan struct{} // closed when the committer has exited
+	recent    recent        // this process's last operations, for replication
 
 	remoteMu  sync.RWMutex // remote ops take it shared, a snapshot merge exclusively
 	dbMu      sync.RWMutex // transactions take it shared, Compact's final step exclusively (it swaps db)

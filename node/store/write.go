@@ -40,6 +40,7 @@ type batch struct {
 	logSize int64
 	touched []dirtyKey // recorded while a compaction copies the file
 	track   bool
+	minted  []crdt.Op // this process's operations, for the recent window
 }
 
 // queue is the bounded line of requests waiting for the committer. It is a
@@ -181,6 +182,7 @@ func (s *Store) runTx(group []*request) ([]error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	s.recent.add(b.minted) // before the vector that makes peers ask for them
 	s.mu.Lock()
 	s.vv, s.nkeys, s.logSize = b.vv, b.nkeys, b.logSize
 	s.mu.Unlock()
@@ -221,6 +223,13 @@ func (s *Store) local(ctx context.Context, key []byte, observed *crdt.Context, d
 	if err := checkKey(key); err != nil {
 		return crdt.Op{}, err
 	}
+	// The operation outlives the call (the recent window keeps it): one copy
+	// of key and value, so the caller may reuse its buffers.
+	buf := append(append(make([]byte, 0, len(key)+len(value)), key...), value...)
+	key = buf[:len(key):len(key)]
+	if !del {
+		value = buf[len(key):]
+	}
 	if observed != nil {
 		if err := observed.Check(); err != nil {
 			return crdt.Op{}, err
@@ -247,7 +256,11 @@ func (s *Store) local(ctx context.Context, key []byte, observed *crdt.Context, d
 			return rejectError{ErrNotFound}
 		}
 		op = crdt.Op{Key: key, Dot: crdt.Dot{Node: s.origin, Counter: minted + 1}, HLC: s.clock.Now(), Observed: obs, Delete: del, Type: contentType, Value: value}
-		return b.apply(&op, &st)
+		if err := b.apply(&op, &st); err != nil {
+			return err
+		}
+		b.minted = append(b.minted, op)
+		return nil
 	})
 	if err != nil {
 		return crdt.Op{}, err
