@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return exitUsage
 	}
+	tuneGC(lookupEnv, os.ReadFile, log)
 	cfg, err := config.LoadWith(*cfgPath, lookupEnv)
 	if err == nil && len(join) > 0 {
 		cfg.Peering.Join = append(cfg.Peering.Join, join...)

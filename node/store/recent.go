@@ -51,14 +51,13 @@ func (r *recent) add(ops []crdt.Op) {
 		r.bytes -= opSize(&r.ops[drop])
 		drop++
 	}
-	if drop > 0 {
-		// Copy the kept ones down so the backing array does not grow
-		// without bound, and let the dropped values go.
-		n := copy(r.ops, r.ops[drop:])
-		clear(r.ops[n:])
-		r.ops = r.ops[:n]
-		r.first += uint64(drop)
-	}
+	// Reslicing from the front, not copying down: append moves only the
+	// kept operations when it next grows the array, so the window costs
+	// amortized O(1) per operation (copying down cost the whole window per
+	// commit).
+	clear(r.ops[:drop]) // let the dropped values go
+	r.ops = r.ops[drop:]
+	r.first += uint64(drop)
 }
 
 // since returns what OpsSince would for operations above after, and false
