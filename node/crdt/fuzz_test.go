@@ -4,7 +4,7 @@ import "testing"
 
 // FuzzDecodeToken: any string decodes to a normalized context within the
 // limits, or to ErrBadToken; never a panic. A decoded token encodes back to
-// itself.
+// itself, written exactly as the general encoder writes it.
 func FuzzDecodeToken(f *testing.F) {
 	for _, c := range []Context{
 		{},
@@ -28,6 +28,7 @@ func FuzzDecodeToken(f *testing.F) {
 		if !c.Same(c.Normalize()) {
 			t.Fatalf("decoded %+v is not normalized", c)
 		}
+		checkAppendContext(t, c)
 		again, err := DecodeToken(EncodeToken(c))
 		if err != nil || !again.Same(c) {
 			t.Fatalf("re-encoding %+v gives %+v, %v", c, again, err)

@@ -2,10 +2,11 @@ package crdt
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
-
-	"github.com/fxamacker/cbor/v2"
+	"math"
+	"slices"
 
 	"github.com/yzma/yzma/node/wire"
 )
@@ -22,13 +23,79 @@ const MaxTokenLen = 1 << 20
 var tokenDec = wire.Limits{MaxNested: 4, MaxElements: MaxCloudDots, MaxPairs: MaxContextEntries}.DecMode()
 
 // EncodeToken renders a context, normalized, as the opaque token clients
-// carry between a read and the write or delete that supersedes it.
+// carry between a read and the write or delete that supersedes it. Every
+// read and write answers one, so it is encoded by hand (appendContext)
+// rather than through reflection; DecodeToken reads it with the general
+// decoder.
 func EncodeToken(c Context) string {
-	b, err := cbor.Marshal(c.Normalize())
-	if err != nil { // a Context always encodes
-		panic(fmt.Sprintf("encode context: %v", err))
+	var buf [96]byte
+	return base64.RawURLEncoding.EncodeToString(appendContext(buf[:0], c.Normalize()))
+}
+
+// appendContext appends c in deterministic CBOR (RFC 8949 §4.2.1): the
+// bytes cbor's CoreDetEncOptions produce for Context (TestAppendContext).
+// The struct is a map with integer keys, fields omitted when empty: 1 is
+// the vector (a map of node ID to counter, sorted by node ID, which for
+// unsigned keys is the deterministic order), 2 the cloud (an array of dots,
+// each a map {1: node, 2: counter}).
+func appendContext(b []byte, c Context) []byte {
+	fields := 0
+	if len(c.VV) > 0 {
+		fields++
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	if len(c.Cloud) > 0 {
+		fields++
+	}
+	b = appendHead(b, cborMap, uint64(fields))
+	if len(c.VV) > 0 {
+		b = appendHead(b, cborUint, 1)
+		b = appendHead(b, cborMap, uint64(len(c.VV)))
+		var small [8]NodeID
+		nodes := small[:0]
+		for n := range c.VV {
+			nodes = append(nodes, n)
+		}
+		slices.Sort(nodes)
+		for _, n := range nodes {
+			b = appendHead(b, cborUint, uint64(n))
+			b = appendHead(b, cborUint, c.VV[n])
+		}
+	}
+	if len(c.Cloud) > 0 {
+		b = appendHead(b, cborUint, 2)
+		b = appendHead(b, cborArray, uint64(len(c.Cloud)))
+		for _, d := range c.Cloud {
+			b = append(b, cborMap<<5|2, 1)
+			b = appendHead(b, cborUint, uint64(d.Node))
+			b = append(b, 2)
+			b = appendHead(b, cborUint, d.Counter)
+		}
+	}
+	return b
+}
+
+// CBOR major types used by appendContext.
+const (
+	cborUint  = 0
+	cborArray = 4
+	cborMap   = 5
+)
+
+// appendHead appends a CBOR head: major type and argument, in the
+// shortest form.
+func appendHead(b []byte, major byte, v uint64) []byte {
+	m := major << 5
+	switch {
+	case v < 24:
+		return append(b, m|byte(v))
+	case v <= math.MaxUint8:
+		return append(b, m|24, byte(v))
+	case v <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, m|27), v)
 }
 
 // DecodeToken parses a token made by EncodeToken. Tokens are opaque and
