@@ -119,6 +119,10 @@ bench: ## Run the benchmarks (writes with 1 to 2,000 writers, reads, overload, r
 bench-join: ## A blank node joins one holding 1M keys (YZMA_BENCH_KEYS), plain then zstd, each in a process of its own: seconds to ready and bytes on the wire.
 	for mode in plain zstd; do YZMA_BENCH_JOIN=1 $(GO) test -run '^$$' -bench "BenchmarkJoin/$$mode" -benchtime 1x -timeout 30m ./node/cluster || exit 1; done
 
+.PHONY: bench-replication
+bench-replication: ## p50/p99/max from a write's acknowledgement on one node of three to its being applied on both others, under a sustained YZMA_BENCH_RATE (5,000) writes/s.
+	GOGC=$(or $(GOGC),400) $(GO) test -run '^$$' -bench BenchmarkReplicationUnderLoad -benchtime $(or $(BENCH_RUNS),3)x -timeout 30m ./node/cluster
+
 .PHONY: bench-loaded
 bench-loaded: ## One node's durable writes/s (64 writers) into an empty file and into one holding 1M keys (YZMA_BENCH_KEYS), and their ratio.
 	YZMA_BENCH_LOADED=1 $(GO) test -run '^$$' -bench BenchmarkPutAsDataGrows -benchtime 1x -timeout 30m ./node/store

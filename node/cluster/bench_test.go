@@ -50,6 +50,96 @@ func BenchmarkReplicationLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
+// BenchmarkReplicationUnderLoad: writes at a sustained YZMA_BENCH_RATE per
+// second (default 5,000; 100-byte values, random keys among 100,000) go to
+// one node of three for YZMA_BENCH_SECONDS (default 5), from 64 writers
+// paced by a clock; it reports, over every write, the time from its
+// acknowledgement to its being applied on both other nodes (p50, p99,
+// max; each follower's version vector is sampled every 100µs) and the
+// rate achieved. make bench-replication runs it.
+func BenchmarkReplicationUnderLoad(b *testing.B) {
+	rate := envInt(b, "YZMA_BENCH_RATE", 5000)
+	seconds := envInt(b, "YZMA_BENCH_SECONDS", 5)
+	value := strings.Repeat("v", 100)
+	var lat []time.Duration // over every run
+	var elapsed time.Duration
+	for range b.N {
+		net := newTestNet(b)
+		nodes := net.startCluster(3, func(c *Config) { // production's rounds, not the tests' quick ones
+			c.AntiEntropyInterval, c.PruneInterval = 2*time.Second, 30*time.Second
+		})
+		src := nodes[0]
+		origin := src.st.Origin()
+		total := rate * seconds
+		acked := make([]time.Time, total+1) // by counter
+		applied := [2][]time.Time{make([]time.Time, total+1), make([]time.Time, total+1)}
+		done := make(chan struct{})
+		var watchers sync.WaitGroup
+		for f, tn := range nodes[1:] {
+			watchers.Go(func() {
+				last := uint64(0)
+				for last < uint64(total) {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					if c := min(tn.st.VersionVector()[origin], uint64(total)); c > last {
+						now := time.Now()
+						for k := last + 1; k <= c; k++ {
+							applied[f][k] = now
+						}
+						last = c
+					}
+					time.Sleep(100 * time.Microsecond)
+				}
+			})
+		}
+		jobs := make(chan struct{}, total)
+		start := time.Now()
+		go func() { // the pace: rate per second, a tick each millisecond
+			defer close(jobs)
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			for sent := 0; sent < total; {
+				<-t.C
+				due := min(total, int(time.Since(start)*time.Duration(rate)/time.Second))
+				for ; sent < due; sent++ {
+					jobs <- struct{}{}
+				}
+			}
+		}()
+		var writers sync.WaitGroup
+		for w := range 64 {
+			writers.Go(func() {
+				rnd := rand.New(rand.NewPCG(uint64(w), 7))
+				for range jobs {
+					op := put(b, src, fmt.Sprint("key", rnd.IntN(100_000)), value)
+					acked[op.Dot.Counter] = time.Now()
+				}
+			})
+		}
+		writers.Wait()
+		elapsed += time.Since(start)
+		waitFor(b, time.Minute, "both followers apply every write", func() bool {
+			return nodes[1].st.VersionVector()[origin] >= uint64(total) && nodes[2].st.VersionVector()[origin] >= uint64(total)
+		})
+		close(done)
+		watchers.Wait()
+		for k := 1; k <= total; k++ {
+			lat = append(lat, max(0, applied[0][k].Sub(acked[k]), applied[1][k].Sub(acked[k])))
+		}
+		for _, tn := range nodes {
+			tn.stop()
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "writes/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}
+
 // BenchmarkRestartAfterDowntime: one member of three holding
 // YZMA_BENCH_KEYS keys (default 100,000, 100-byte values) is down for
 // YZMA_BENCH_DOWN (default 90s) while writes go on, then restarts. It
