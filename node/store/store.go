@@ -112,6 +112,7 @@ type Store struct {
 	queue     queue
 	committed chan struct{} // closed when the committer has exited
 	recent    recent        // this process's last operations, for replication
+	cache     *stateCache   // hot keys' states, for reads
 
 	remoteMu  sync.RWMutex // remote ops take it shared, a snapshot merge exclusively
 	dbMu      sync.RWMutex // transactions take it shared, Compact's final step exclusively (it swaps db)
@@ -120,6 +121,9 @@ type Store struct {
 	// compactHook, set by tests, runs once Compact has copied its first
 	// chunk, with reads and writes free to go on.
 	compactHook func()
+	// fillHook, set by tests, runs between a read's transaction and its
+	// filling the cache.
+	fillHook func()
 
 	dirtyMu sync.Mutex
 	dirty   map[dirtyKey]struct{} // non-nil while Compact copies the file
@@ -143,6 +147,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db: db, path: path, log: opts.Logger, opts: opts,
 		queue:     queue{wake: make(chan struct{}, 1)},
 		committed: make(chan struct{}),
+		cache:     newStateCache(),
 	}
 	var last hlc.Timestamp
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -309,7 +314,8 @@ func (s *Store) VersionVector() crdt.VersionVector {
 }
 
 // Item is a key as read: its live versions (siblings when more than one) and
-// the causal context of this read.
+// the causal context of this read. Its versions may be shared with other
+// readers (the read cache): do not modify them.
 type Item struct {
 	Key      []byte
 	Versions []crdt.Version
@@ -329,12 +335,21 @@ func (s *Store) Get(key []byte) (Item, error) {
 		return Item{}, err
 	}
 	applied := crdt.ContextOf(s.VersionVector())
-	var st crdt.KeyState
-	err := s.view(func(tx *bolt.Tx) error {
-		return getCBOR(tx.Bucket(bucketKeys), key, &st)
-	})
-	if err != nil {
-		return Item{}, fmt.Errorf("read key: %w", err)
+	st, gen := s.cache.get(key)
+	if st == nil {
+		st = &crdt.KeyState{}
+		err := s.view(func(tx *bolt.Tx) error {
+			return getCBOR(tx.Bucket(bucketKeys), key, st)
+		})
+		if err != nil {
+			return Item{}, fmt.Errorf("read key: %w", err)
+		}
+		if s.fillHook != nil {
+			s.fillHook()
+		}
+		if len(st.Versions) > 0 {
+			s.cache.fill(key, st, gen)
+		}
 	}
 	if len(st.Versions) == 0 {
 		return Item{Key: key}, ErrNotFound

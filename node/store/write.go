@@ -41,6 +41,7 @@ type batch struct {
 	touched []dirtyKey // recorded while a compaction copies the file
 	track   bool
 	minted  []crdt.Op // this process's operations, for the recent window
+	states  map[string]*crdt.KeyState // the key states written, for the read cache
 }
 
 // queue is the bounded line of requests waiting for the committer. It is a
@@ -182,7 +183,8 @@ func (s *Store) runTx(group []*request) ([]error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	s.recent.add(b.minted) // before the vector that makes peers ask for them
+	s.cache.committed(b.states) // before any writer is answered
+	s.recent.add(b.minted)      // before the vector that makes peers ask for them
 	s.mu.Lock()
 	s.vv, s.nkeys, s.logSize = b.vv, b.nkeys, b.logSize
 	s.mu.Unlock()
@@ -380,6 +382,11 @@ func (b *batch) putState(key []byte, st *crdt.KeyState) error {
 		return fmt.Errorf("store key: %w", err)
 	}
 	b.touch(bucketKeys, key)
+	if b.states == nil {
+		b.states = map[string]*crdt.KeyState{}
+	}
+	cp := *st // the caller's next load decodes a state of its own
+	b.states[string(key)] = &cp
 	return nil
 }
 
