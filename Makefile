@@ -30,6 +30,7 @@ MODULE := $(shell $(GO) list -m)
 FUZZ_TARGETS ?= \
 	./node/config:FuzzConfigDecode \
 	./node/httpapi:FuzzKeyOf \
+	./node/httpapi:FuzzFlagOf \
 	./node/crdt:FuzzDecodeToken \
 	./node/cluster:FuzzDecodeOps \
 	./node/cluster:FuzzDecodeCompressedOps \

@@ -22,15 +22,12 @@ func (s *server) getKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q, err := queryOf(c.Request())
+	query := c.Request().URL.RawQuery
+	raw, err := flagOf(query, "raw")
 	if err != nil {
 		return err
 	}
-	raw, err := boolParam(q, "raw")
-	if err != nil {
-		return err
-	}
-	siblings, err := boolParam(q, "siblings")
+	siblings, err := flagOf(query, "siblings")
 	if err != nil {
 		return err
 	}
@@ -185,9 +182,35 @@ func queryOf(r *http.Request) (url.Values, error) {
 	return q, nil
 }
 
-// boolParam reads a flag such as raw=1; absent is false.
-func boolParam(q url.Values, name string) (bool, error) {
-	v := q.Get(name)
+// flagOf reads a flag such as raw=1 from a raw query string; absent is
+// false. Every read passes here, so it scans the string instead of
+// building url.Values, and refuses what url.ParseQuery refuses (a bad
+// escape or a semicolon anywhere); the first value of name counts.
+func flagOf(query, name string) (bool, error) {
+	v, found := "", false
+	for part := range strings.SplitSeq(query, "&") {
+		if strings.Contains(part, ";") {
+			return false, httpError(http.StatusBadRequest, "bad query string: invalid semicolon separator in query")
+		}
+		k, val, _ := strings.Cut(part, "=")
+		if strings.ContainsAny(part, "%+") {
+			var err error
+			if k, err = url.QueryUnescape(k); err == nil {
+				val, err = url.QueryUnescape(val)
+			}
+			if err != nil {
+				return false, httpError(http.StatusBadRequest, "bad query string: %v", err)
+			}
+		}
+		if k == name && !found {
+			v, found = val, true
+		}
+	}
+	return boolParam(name, v)
+}
+
+// boolParam parses the value v of flag name; empty is false.
+func boolParam(name, v string) (bool, error) {
 	if v == "" {
 		return false, nil
 	}

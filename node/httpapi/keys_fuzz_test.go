@@ -79,3 +79,27 @@ func escapeEvery(b []byte) string {
 	}
 	return sb.String()
 }
+
+// FuzzFlagOf: the query scanner of reads agrees with url.ParseQuery on
+// every query string: refused exactly when ParseQuery refuses it, and
+// otherwise the flag of the first value ParseQuery gives.
+func FuzzFlagOf(f *testing.F) {
+	for _, seed := range []string{"", "raw=1", "raw=0&siblings=true", "raw", "raw=", "x=%zz&raw=1", "raw=1;x=2",
+		"r%61w=1", "raw=%31", "raw=1&raw=0", "raw=yes", "a+b=c&raw=t", "&&raw=1&"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		got, err := flagOf(query, "raw")
+		q, perr := url.ParseQuery(query)
+		if perr != nil {
+			if err == nil {
+				t.Fatalf("flagOf(%q) = %v; ParseQuery refuses it: %v", query, got, perr)
+			}
+			return
+		}
+		want, werr := boolParam("raw", q.Get("raw"))
+		if got != want || (err == nil) != (werr == nil) {
+			t.Fatalf("flagOf(%q) = %v, %v; want %v, %v", query, got, err, want, werr)
+		}
+	})
+}

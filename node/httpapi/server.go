@@ -110,8 +110,20 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	return e, nil
 }
 
+// okNoData is the answer of every successful write, encoded once.
+var okNoData = func() []byte {
+	b, err := json.Marshal(api.Envelope{Status: api.StatusOK})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
 // respond writes an ok envelope around data (nil: no Data).
 func respond(c echo.Context, code int, data any) error {
+	if data == nil {
+		return c.JSONBlob(code, okNoData)
+	}
 	return writeEnvelope(c, code, api.Envelope{Status: api.StatusOK, Data: data})
 }
 
