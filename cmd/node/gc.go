@@ -49,4 +49,3 @@ func containerMemoryLimit(readFile func(string) ([]byte, error)) (int64, bool) {
 	}
 	return 0, false
 }
-

@@ -40,7 +40,7 @@ type batch struct {
 	logSize int64
 	touched []dirtyKey // recorded while a compaction copies the file
 	track   bool
-	minted  []crdt.Op // this process's operations, for the recent window
+	minted  []crdt.Op                 // this process's operations, for the recent window
 	states  map[string]*crdt.KeyState // the key states written, for the read cache
 }
 
