@@ -126,7 +126,7 @@ bench-replication: ## p50/p99/max from a write's acknowledgement on one node of 
 
 .PHONY: bench-loaded
 bench-loaded: ## One node's durable writes/s (64 writers) into an empty file and into one holding 1M keys (YZMA_BENCH_KEYS), and their ratio.
-	YZMA_BENCH_LOADED=1 $(GO) test -run '^$$' -bench BenchmarkPutAsDataGrows -benchtime 1x -timeout 30m ./node/store
+	GOGC=$(or $(GOGC),400) YZMA_BENCH_LOADED=1 $(GO) test -run '^$$' -bench BenchmarkPutAsDataGrows -benchtime 1x -timeout 30m ./node/store
 
 .PHONY: bench-compare
 bench-compare: ## Yzma (3 nodes) side by side with etcd (3 members), Redis (appendfsync always) and a bare Go HTTP server: RUNS runs of ../shared/bench/compare.sh and the median ratios (needs: apt-get install -y wrk etcd-server etcd-client redis-server redis-tools).

@@ -44,6 +44,13 @@
 // requests are not shed (there are few of them and the cluster needs them
 // to converge), but count against the bounds.
 //
+// Memory in front of the file, for the two hottest reads: replication reads
+// this process's newest operations from a bounded window filled at commit
+// (recent.go), and Get reads hot keys' decoded states from a bounded cache
+// that every commit updates before its writers are answered (cache.go,
+// which explains why a read never sees a state older than one
+// acknowledged before it began). Both are rebuilt from the file on demand.
+//
 // Input from outside is checked before it is applied: a client's context
 // may not name this process's origin beyond what it has minted
 // (ErrFutureContext), a peer's operation may not claim this process's
@@ -65,6 +72,7 @@
 // what needs cluster-wide knowledge: Prune(stable) drops the entries at or
 // below stable (which the cluster computes: see package cluster), and
 // records how far it pruned so that a peer asking for older operations is
-// told to take a snapshot instead. Compact rewrites the file to return the
+// told to take a snapshot instead. It drops at most pruneBatch entries per
+// transaction, so a large prune is many short commits between writes. Compact rewrites the file to return the
 // freed pages to the file system.
 package store
