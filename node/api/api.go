@@ -34,22 +34,30 @@ const TokenHeader = "X-Yzma-Token"
 // peer's name. It is a claim, not a credential.
 const PeerHeader = "X-Yzma-Peer"
 
+// TypeHeader carries, on a read of a key, the content type its shown value
+// was written with (absent when none was given): the envelope's Data is
+// the value itself, as the original product answered.
+const TypeHeader = "X-Yzma-Content-Type"
+
 // Envelope status values.
 const (
 	StatusOK    = "ok"
 	StatusError = "error"
 )
 
-// Envelope wraps every JSON answer. Error is set only when Status is
-// "error"; Data is omitted when there is none.
+// Envelope wraps every JSON answer, in the original product's shape:
+// {"Status":"ok","Error":"","Data":…}. Error is always present, empty
+// unless Status is "error"; Data is omitted when there is none. The Data
+// of GET /keys/{key} is the shown value as a base64 string, as the
+// original answered; ?meta=1 or ?siblings=1 make it a Value.
 type Envelope struct {
 	Status string
-	Error  string `json:",omitempty"`
-	Data   any    `json:",omitempty"`
+	Error  string
+	Data   any `json:",omitempty"`
 }
 
-// Value is the Data of GET /keys/{key}: the value readers see and, with
-// ?siblings=1, every live version.
+// Value is the Data of GET /keys/{key}?meta=1: the value readers see and
+// its content type; with ?siblings=1, also every live version.
 type Value struct {
 	Data     []byte
 	Type     string

@@ -64,12 +64,12 @@ func keyPath(key string) string { return "/keys/" + url.PathEscape(key) }
 
 // Get reads a key.
 func (c *Client) Get(ctx context.Context, key string) (Value, error) {
-	var v api.Value
-	h, err := c.call(ctx, request{method: http.MethodGet, path: keyPath(key)}, &v)
+	var data []byte // Data is the value, base64, as the original product answered
+	h, err := c.call(ctx, request{method: http.MethodGet, path: keyPath(key)}, &data)
 	if err != nil {
 		return Value{}, err
 	}
-	return Value{Data: v.Data, Type: v.Type, Context: h.Get(api.ContextHeader)}, nil
+	return Value{Data: data, Type: h.Get(api.TypeHeader), Context: h.Get(api.ContextHeader)}, nil
 }
 
 // GetSiblings reads a key with every live version.

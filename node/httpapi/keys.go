@@ -17,6 +17,11 @@ import (
 
 const keysPrefix = "/keys/"
 
+// getKey answers a read in one of three forms: by default the original
+// product's envelope, Data the shown value in base64 and its content type
+// in api.TypeHeader; ?meta=1 or ?siblings=1, Data an api.Value (with every
+// live version for siblings); ?raw=1, the value itself as the body, with
+// its content type.
 func (s *server) getKey(c echo.Context) error {
 	key, err := keyOf(c.Request())
 	if err != nil {
@@ -31,8 +36,12 @@ func (s *server) getKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if raw && siblings {
-		return httpError(http.StatusBadRequest, "raw and siblings cannot be combined")
+	meta, err := flagOf(query, "meta")
+	if err != nil {
+		return err
+	}
+	if raw && (siblings || meta) {
+		return httpError(http.StatusBadRequest, "raw cannot be combined with siblings or meta")
 	}
 	item, err := s.node.Get(key)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -50,6 +59,16 @@ func (s *server) getKey(c echo.Context) error {
 		}
 		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
 		return c.Blob(http.StatusOK, ct, shown.Value)
+	}
+	if !siblings && !meta { // the original's shape: Data is the value, base64
+		if shown.Type != "" {
+			c.Response().Header().Set(api.TypeHeader, shown.Type)
+		}
+		data := shown.Value
+		if data == nil {
+			data = []byte{} // "" rather than null
+		}
+		return respond(c, http.StatusOK, data)
 	}
 	v := api.Value{Data: shown.Value, Type: shown.Type}
 	if siblings {

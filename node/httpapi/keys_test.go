@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -42,10 +44,11 @@ func TestKeyPaths(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			value := "value of " + tt.name
 			e.put(tt.putPath, value, "Content-Type", "text/plain")
-			var got api.Value
-			e.do(http.MethodGet, tt.getPath, nil).wantOK(t, &got)
-			if string(got.Data) != value || got.Type != "text/plain" {
-				t.Fatalf("GET %s = %q %q, want %q", tt.getPath, got.Data, got.Type, value)
+			var got []byte
+			r := e.do(http.MethodGet, tt.getPath, nil)
+			r.wantOK(t, &got)
+			if string(got) != value || r.header.Get(api.TypeHeader) != "text/plain" {
+				t.Fatalf("GET %s = %q %q, want %q", tt.getPath, got, r.header.Get(api.TypeHeader), value)
 			}
 			item, err := e.node.Get([]byte(tt.key))
 			if err != nil {
@@ -88,13 +91,47 @@ func TestGetFormats(t *testing.T) {
 		}
 	}
 
-	r := e.do(http.MethodGet, "/keys/untyped", nil)
-	want := `{"Status":"ok","Data":{"Data":"AAEC/wo=","Type":""}}`
-	if string(r.body) != want {
-		t.Fatalf("JSON GET = %s, want %s", r.body, want)
+	// The JSON forms: the original product's by default (Data the value in
+	// base64, the type in a header), a Value with ?meta=1.
+	jsonForms := []struct {
+		path, want, wantType string
+	}{
+		{"/keys/untyped", `{"Status":"ok","Error":"","Data":"AAEC/wo="}`, ""},
+		{"/keys/untyped?raw=0", `{"Status":"ok","Error":"","Data":"AAEC/wo="}`, ""},
+		{"/keys/empty", `{"Status":"ok","Error":"","Data":""}`, ""},
+		{"/keys/typed", `{"Status":"ok","Error":"","Data":"PGI+aGk8L2I+"}`, "text/html; charset=utf-8"},
+		{"/keys/untyped?meta=1", `{"Status":"ok","Error":"","Data":{"Data":"AAEC/wo=","Type":""}}`, ""},
+		{"/keys/typed?meta=true", `{"Status":"ok","Error":"","Data":{"Data":"PGI+aGk8L2I+","Type":"text/html; charset=utf-8"}}`, ""},
 	}
-	if r := e.do(http.MethodGet, "/keys/untyped?raw=0", nil); string(r.body) != want {
-		t.Fatalf("raw=0 GET = %s, want JSON", r.body)
+	for _, tt := range jsonForms {
+		r := e.do(http.MethodGet, tt.path, nil)
+		if string(r.body) != tt.want || r.header.Get(api.TypeHeader) != tt.wantType {
+			t.Errorf("GET %s = %s (type %q), want %s (type %q)", tt.path, r.body, r.header.Get(api.TypeHeader), tt.want, tt.wantType)
+		}
+	}
+	for _, path := range []string{"/keys/typed?raw=1&meta=1", "/keys/typed?raw=1&siblings=1"} {
+		e.do(http.MethodGet, path, nil).wantError(t, http.StatusBadRequest, "raw cannot be combined")
+	}
+}
+
+// A client written for the original product reads Data as a base64 string
+// and gets exactly the bytes written, whatever they are.
+func TestOriginalClientsReadDataAsBase64(t *testing.T) {
+	e := newEnv(t, httpapi.Options{})
+	for _, value := range [][]byte{[]byte("hello"), {0, 0xff, '"', '\\', '\n'}, {}, bytes.Repeat([]byte("x"), 10000)} {
+		e.do(http.MethodPut, "/keys/k", bytes.NewReader(value)).wantOK(t, nil)
+		var answer struct{ Status, Error, Data string } // the original's documented shape
+		r := e.do(http.MethodGet, "/keys/k", nil)
+		if err := json.Unmarshal(r.body, &answer); err != nil {
+			t.Fatalf("%s: %v", r.body, err)
+		}
+		got, err := base64.StdEncoding.DecodeString(answer.Data)
+		if err != nil || answer.Status != "ok" || answer.Error != "" || !bytes.Equal(got, value) {
+			t.Fatalf("answer %+v decodes to %q, %v; want ok and %q", answer, got, err, value)
+		}
+		if !strings.Contains(string(r.body), `"Error":""`) {
+			t.Fatalf("answer %s has no Error field", r.body)
+		}
 	}
 }
 
@@ -124,7 +161,7 @@ func TestPutAnswer(t *testing.T) {
 	var tokens []crdt.Context
 	for _, method := range []string{http.MethodPut, http.MethodPost} {
 		r := e.do(method, "/keys/k", strings.NewReader(method), api.ContextHeader, "oA")
-		if r.code != http.StatusOK || string(r.body) != `{"Status":"ok"}` {
+		if r.code != http.StatusOK || string(r.body) != `{"Status":"ok","Error":""}` {
 			t.Fatalf("%s = %d %s", method, r.code, r.body)
 		}
 		c, err := crdt.DecodeToken(r.header.Get(api.ContextHeader))

@@ -48,7 +48,7 @@ func TestList(t *testing.T) {
 			}
 		})
 	}
-	if r := e.do(http.MethodGet, "/keys?prefix=zzz", nil); string(r.body) != `{"Status":"ok","Data":{"Keys":[]}}` {
+	if r := e.do(http.MethodGet, "/keys?prefix=zzz", nil); string(r.body) != `{"Status":"ok","Error":"","Data":{"Keys":[]}}` {
 		t.Fatalf("empty listing = %s", r.body)
 	}
 }

@@ -110,7 +110,8 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	return e, nil
 }
 
-// okNoData is the answer of every successful write, encoded once.
+// okNoData is the answer of every successful write, encoded once:
+// {"Status":"ok","Error":""}.
 var okNoData = func() []byte {
 	b, err := json.Marshal(api.Envelope{Status: api.StatusOK})
 	if err != nil {
