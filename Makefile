@@ -31,6 +31,7 @@ FUZZ_TARGETS ?= \
 	./node/config:FuzzConfigDecode \
 	./node/httpapi:FuzzKeyOf \
 	./node/httpapi:FuzzFlagOf \
+	./node/client:FuzzReadEvents \
 	./node/crdt:FuzzDecodeToken \
 	./node/cluster:FuzzDecodeOps \
 	./node/cluster:FuzzDecodeCompressedOps \

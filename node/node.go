@@ -45,6 +45,9 @@ type Options struct {
 	// (zero: the store's defaults).
 	MaxQueuedWrites int
 	MaxQueuedBytes  int64
+	// FeedChanges bounds the changes kept for watchers to resume from
+	// (store.Options.FeedChanges).
+	FeedChanges int
 }
 
 // Node is one running Yzma node.
@@ -60,7 +63,7 @@ func Open(opts Options) (*Node, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	st, err := store.Open(opts.DBPath, store.Options{Logger: opts.Logger, Registerer: opts.Registerer,
-		MaxQueuedWrites: opts.MaxQueuedWrites, MaxQueuedBytes: opts.MaxQueuedBytes})
+		MaxQueuedWrites: opts.MaxQueuedWrites, MaxQueuedBytes: opts.MaxQueuedBytes, FeedChanges: opts.FeedChanges})
 	if err != nil {
 		return nil, fmt.Errorf("open node: %w", err)
 	}
@@ -155,6 +158,20 @@ func (n *Node) endWrite() {
 // List lists live keys in byte order; see store.List.
 func (n *Node) List(prefix, after []byte, limit int) ([]store.Entry, []byte, error) {
 	return n.store.List(prefix, after, limit)
+}
+
+// ChangesSince reads the change feed after position after; see
+// store.ChangesSince. Positions are this process's: Origin names them.
+func (n *Node) ChangesSince(after uint64, limit int) ([]store.Change, <-chan struct{}, error) {
+	return n.store.ChangesSince(after, limit)
+}
+
+// FeedPosition is the change feed's last position.
+func (n *Node) FeedPosition() uint64 { return n.store.FeedPosition() }
+
+// States lists live keys under prefix with their state; see store.States.
+func (n *Node) States(prefix, after []byte, limit int) ([]store.Change, error) {
+	return n.store.States(prefix, after, limit)
 }
 
 // Digest is a hash of the node's whole key state (every live version of

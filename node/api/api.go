@@ -73,6 +73,26 @@ type Sibling struct {
 	Time    time.Time // wall-clock part of the write's hybrid timestamp
 }
 
+// WatchEvent is the data of an event of GET /watch (Server-Sent Events):
+// "put" and "delete" for a change this node applied, "state" for a key's
+// current state after a "reset", whose data is a WatchReset.
+type WatchEvent struct {
+	Key       string
+	KeyBase64 []byte `json:",omitempty"` // the exact bytes, when Key is not UTF-8
+	Value     []byte `json:",omitempty"` // the shown value after the change; none after a delete
+	Type      string `json:",omitempty"`
+	Siblings  int    // live versions after the change
+	Context   string // the key's causal context after the change, as a read's X-Yzma-Context
+}
+
+// WatchReset is the data of a "reset" event: the cursor asked for is older
+// than this node's change log (or another process's), or the watcher fell
+// behind it. "state" events with every live key under the prefix follow,
+// then a "synced" event whose id is the cursor to resume from.
+type WatchReset struct {
+	Reason string
+}
+
 // KeyList is the Data of GET /keys.
 type KeyList struct {
 	Keys       []KeyEntry

@@ -1,11 +1,14 @@
 // Package httpapi serves a *node.Node over HTTP.
 //
-// Every answer except a raw read and /metrics is a JSON envelope (package
-// api): {"Status":"ok","Data":…} or {"Status":"error","Error":"…"}.
+// Every answer except a raw read, a watch and /metrics is a JSON envelope
+// (package api), the original product's: {"Status":"ok","Error":"","Data":…}
+// or {"Status":"error","Error":"…"}.
 //
-//	GET    /keys/{key}             {"Data":"<base64>","Type":"<content type>"}; 404 when absent
+//	GET    /keys/{key}             Data: the value, base64; its type in X-Yzma-Content-Type; 404 when absent
+//	GET    /keys/{key}?meta=1      Data: {"Data":"<base64>","Type":"<content type>"}
 //	GET    /keys/{key}?raw=1       the value's bytes, with its stored Content-Type
-//	GET    /keys/{key}?siblings=1  also "Siblings": every live version
+//	GET    /keys/{key}?siblings=1  as meta, and "Siblings": every live version
+//	GET    /watch?prefix=&since=   Server-Sent Events: the changes applied under prefix (watch.go)
 //	PUT    /keys/{key}             store the body (POST does the same)
 //	DELETE /keys/{key}             404 when there is nothing to delete
 //	GET    /keys?prefix=&after=&limit=   list keys in byte order (limit 1-1000, default 100)

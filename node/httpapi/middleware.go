@@ -21,14 +21,26 @@ import (
 const unmatchedRoute = "unmatched"
 
 type httpMetrics struct {
-	inFlight prometheus.Gauge
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	routes   map[string]bool // registered patterns; filled by New
+	watches     prometheus.Gauge
+	watchEvents prometheus.Counter
+	watchResets prometheus.Counter
+	inFlight    prometheus.Gauge
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	routes      map[string]bool // registered patterns; filled by New
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	m := &httpMetrics{
+		watches: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "yzma_watch_streams", Help: "Watch streams open (GET /watch).",
+		}),
+		watchEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "yzma_watch_events_sent_total", Help: "Events written to watch streams (changes, states, resets).",
+		}),
+		watchResets: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "yzma_watch_resets_total", Help: "Watches reset to the current state: a cursor the change log no longer reaches, or a watcher that fell behind it.",
+		}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "yzma_http_requests_in_flight", Help: "HTTP requests being served.",
 		}),
@@ -42,7 +54,7 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		routes: map[string]bool{},
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.inFlight, m.requests, m.duration} {
+		for _, c := range []prometheus.Collector{m.inFlight, m.requests, m.duration, m.watches, m.watchEvents, m.watchResets} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register HTTP metrics: %w", err)
 			}

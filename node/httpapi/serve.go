@@ -81,6 +81,9 @@ func Listen(addr string, h http.Handler, opts ServeOptions) (*Server, error) {
 	if opts.TLS != nil {
 		srv.TLSConfig = opts.TLS.ServerConfig()
 	}
+	if sc, ok := h.(interface{ closeStreams() }); ok {
+		srv.RegisterOnShutdown(sc.closeStreams) // Shutdown does not wait for streams to end by themselves
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,9 @@ type Options struct {
 	// most 512 are served at once); past it a write is answered 503 with
 	// Retry-After at once. Zero means 4096.
 	MaxPendingWrites int
+	// WatchHeartbeat is how often an idle watch stream gets a heartbeat;
+	// zero means 15s.
+	WatchHeartbeat time.Duration
 	// Gatherer is served on /metrics; nil serves no /metrics.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
@@ -51,13 +56,26 @@ type Auth struct {
 }
 
 type server struct {
-	auth    Auth
-	node    *node.Node
-	maxBody int64
-	writes  *writeGate
-	log     *slog.Logger
-	metrics *httpMetrics
+	auth           Auth
+	node           *node.Node
+	maxBody        int64
+	writes         *writeGate
+	log            *slog.Logger
+	metrics        *httpMetrics
+	watchHeartbeat time.Duration
+	closing        chan struct{} // closed when the server shuts down: streams end
+	closeOnce      sync.Once
 }
+
+// handler is the API: echo's router, and what ends its streams when the
+// server shuts down (Listen registers it), since a watch never finishes
+// by itself.
+type handler struct {
+	*echo.Echo
+	s *server
+}
+
+func (h *handler) closeStreams() { h.s.closeOnce.Do(func() { close(h.s.closing) }) }
 
 // New returns the API's handler for n.
 func New(n *node.Node, opts Options) (http.Handler, error) {
@@ -80,7 +98,11 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	if opts.AuthToken != "" {
 		opts.Auth.Tokens = creds.Static(creds.TokensOf(opts.AuthToken))
 	}
-	s := &server{auth: opts.Auth, node: n, maxBody: opts.MaxBodyBytes, log: opts.Logger, metrics: m, writes: newWriteGate(opts.MaxPendingWrites)}
+	if opts.WatchHeartbeat <= 0 {
+		opts.WatchHeartbeat = 15 * time.Second
+	}
+	s := &server{auth: opts.Auth, node: n, maxBody: opts.MaxBodyBytes, log: opts.Logger, metrics: m, writes: newWriteGate(opts.MaxPendingWrites),
+		watchHeartbeat: opts.WatchHeartbeat, closing: make(chan struct{})}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -101,13 +123,14 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	e.POST("/cluster/leave", s.leave)
 	e.GET("/cluster/members", s.members)
 	e.GET("/cluster/digest", s.digest)
+	e.GET("/watch", s.watch)
 	if h := n.PeerHandler(); h != nil {
 		e.Any("/internal/*", echo.WrapHandler(h))
 	}
 	for _, r := range e.Routes() {
 		m.routes[r.Path] = true
 	}
-	return e, nil
+	return &handler{Echo: e, s: s}, nil
 }
 
 // okNoData is the answer of every successful write, encoded once:

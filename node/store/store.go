@@ -77,6 +77,9 @@ type Options struct {
 	// answer ErrOverloaded at once.
 	MaxQueuedWrites int
 	MaxQueuedBytes  int64
+	// FeedChanges bounds the changes the change feed keeps for watchers to
+	// resume from (default 65,536; also at most 32 MiB of states).
+	FeedChanges int
 }
 
 func (o *Options) setDefaults() {
@@ -94,6 +97,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxQueuedBytes <= 0 {
 		o.MaxQueuedBytes = 256 << 20
+	}
+	if o.FeedChanges <= 0 {
+		o.FeedChanges = 1 << 16
 	}
 }
 
@@ -113,6 +119,7 @@ type Store struct {
 	committed chan struct{} // closed when the committer has exited
 	recent    recent        // this process's last operations, for replication
 	cache     *stateCache   // hot keys' states, for reads
+	feed      feed          // the changes applied, for watchers
 
 	remoteMu  sync.RWMutex // remote ops take it shared, a snapshot merge exclusively
 	dbMu      sync.RWMutex // transactions take it shared, Compact's final step exclusively (it swaps db)
@@ -148,6 +155,7 @@ func Open(path string, opts Options) (*Store, error) {
 		queue:     queue{wake: make(chan struct{}, 1)},
 		committed: make(chan struct{}),
 		cache:     newStateCache(),
+		feed:      feed{max: opts.FeedChanges},
 	}
 	var last hlc.Timestamp
 	err = db.Update(func(tx *bolt.Tx) error {

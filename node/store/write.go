@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -42,6 +43,7 @@ type batch struct {
 	track   bool
 	minted  []crdt.Op                 // this process's operations, for the recent window
 	states  map[string]*crdt.KeyState // the key states written, for the read cache
+	changes []Change                  // the same, in order, for the change feed
 }
 
 // queue is the bounded line of requests waiting for the committer. It is a
@@ -184,7 +186,8 @@ func (s *Store) runTx(group []*request) ([]error, error) {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	s.cache.committed(b.states) // before any writer is answered
-	s.recent.add(b.minted)      // before the vector that makes peers ask for them
+	s.feed.publish(b.changes, b.vv)
+	s.recent.add(b.minted) // before the vector that makes peers ask for them
 	s.mu.Lock()
 	s.vv, s.nkeys, s.logSize = b.vv, b.nkeys, b.logSize
 	s.mu.Unlock()
@@ -387,6 +390,7 @@ func (b *batch) putState(key []byte, st *crdt.KeyState) error {
 	}
 	cp := *st // the caller's next load decodes a state of its own
 	b.states[string(key)] = &cp
+	b.changes = append(b.changes, Change{Key: bytes.Clone(key), state: &cp})
 	return nil
 }
 
