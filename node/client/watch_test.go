@@ -2,8 +2,8 @@ package client_test
 
 import (
 	"bufio"
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
