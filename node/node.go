@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -48,13 +50,19 @@ type Options struct {
 	// FeedChanges bounds the changes kept for watchers to resume from
 	// (store.Options.FeedChanges).
 	FeedChanges int
+	// ExpireInterval is how often expired versions are announced and
+	// swept (store.Expire); zero means every second.
+	ExpireInterval time.Duration
 }
 
 // Node is one running Yzma node.
 type Node struct {
-	store   *store.Store
-	cluster *cluster.Cluster // nil when standalone
-	log     *slog.Logger
+	store     *store.Store
+	cluster   *cluster.Cluster // nil when standalone
+	log       *slog.Logger
+	stop      chan struct{}
+	closeOnce sync.Once
+	done      chan struct{} // closed when the expiry loop has ended
 }
 
 // Open opens the node's data file and starts it.
@@ -76,12 +84,45 @@ func Open(opts Options) (*Node, error) {
 			return nil, fmt.Errorf("open node: %w", err)
 		}
 	}
+	if opts.ExpireInterval <= 0 {
+		opts.ExpireInterval = time.Second
+	}
+	n.stop, n.done = make(chan struct{}), make(chan struct{})
+	go n.expireLoop(opts.ExpireInterval)
 	return n, nil
+}
+
+// expireLoop announces and sweeps expired versions (store.Expire): a
+// version is removed once every member has it, which the cluster knows;
+// standalone, once this node has it.
+func (n *Node) expireLoop(every time.Duration) {
+	defer close(n.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		stable := n.store.VersionVector()
+		if n.cluster != nil {
+			var ok bool
+			if stable, ok = n.cluster.Stable(); !ok {
+				stable = nil // not known yet: announce, remove nothing
+			}
+		}
+		if _, err := n.store.Expire(context.Background(), stable); err != nil && !errors.Is(err, store.ErrClosed) {
+			n.log.Warn("expire failed", "err", err)
+		}
+	}
 }
 
 // Close stops the node after queued writes are durable. It does not hand
 // data off (a restart is not a leave): see Leave.
 func (n *Node) Close() error {
+	n.closeOnce.Do(func() { close(n.stop) })
+	<-n.done
 	var err error
 	if n.cluster != nil {
 		err = n.cluster.Close()
@@ -119,11 +160,17 @@ func (n *Node) Get(key []byte) (store.Item, error) { return n.store.Get(key) }
 // While the node leaves the cluster, and once it has left, it refuses
 // writes with cluster.ErrLeaving.
 func (n *Node) Put(ctx context.Context, key, value []byte, contentType string, observed *crdt.Context) (crdt.Op, error) {
+	return n.PutExpiring(ctx, key, value, contentType, observed, 0)
+}
+
+// PutExpiring is Put of a version that expires ttl after it is written
+// (zero: never); see store.PutExpiring.
+func (n *Node) PutExpiring(ctx context.Context, key, value []byte, contentType string, observed *crdt.Context, ttl time.Duration) (crdt.Op, error) {
 	if err := n.beginWrite(); err != nil {
 		return crdt.Op{}, err
 	}
 	defer n.endWrite()
-	return n.store.Put(ctx, key, value, contentType, observed)
+	return n.store.PutExpiring(ctx, key, value, contentType, observed, ttl)
 }
 
 // Delete removes observed (nil: all this node holds); store.ErrNotFound when

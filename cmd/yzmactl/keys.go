@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -61,6 +62,7 @@ func newGetCmd(g *globals) *cobra.Command {
 
 func newPutCmd(g *globals) *cobra.Command {
 	var file, contentType, token string
+	var ttl time.Duration
 	cmd := &cobra.Command{
 		Use:   "put KEY [VALUE]",
 		Short: "Write a key from VALUE, --file or stdin; prints the new version's context token",
@@ -74,7 +76,11 @@ func newPutCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tok, err := c.Put(cmd.Context(), args[0], value, contentType, contextOpts(token)...)
+			opts := contextOpts(token)
+			if ttl != 0 {
+				opts = append(opts, client.WithTTL(ttl))
+			}
+			tok, err := c.Put(cmd.Context(), args[0], value, contentType, opts...)
 			if err != nil {
 				return err
 			}
@@ -85,6 +91,7 @@ func newPutCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&file, "file", "", "read the value from `path`")
 	cmd.Flags().StringVar(&contentType, "type", "", "content type to store with the value")
 	cmd.Flags().StringVar(&token, "context", "", "supersede only what this context `token` names")
+	cmd.Flags().DurationVar(&ttl, "ttl", 0, "expire the value this long after the write, e.g. 30s (default: never)")
 	return cmd
 }
 

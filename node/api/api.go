@@ -39,6 +39,16 @@ const PeerHeader = "X-Yzma-Peer"
 // the value itself, as the original product answered.
 const TypeHeader = "X-Yzma-Content-Type"
 
+// TTLHeader gives a write a time to live, like ?ttl=: a Go duration (30s,
+// 1h30m) or whole seconds, up to MaxTTL. The version is not shown from its
+// write's time plus the TTL on, on any replica (by each one's hybrid
+// clock, so replicas agree within their clocks' skew); a later write
+// without a TTL clears it.
+const TTLHeader = "X-Yzma-TTL"
+
+// MaxTTL is the longest time to live a write may ask for.
+const MaxTTL = 10 * 365 * 24 * time.Hour
+
 // Envelope status values.
 const (
 	StatusOK    = "ok"
@@ -61,16 +71,18 @@ type Envelope struct {
 type Value struct {
 	Data     []byte
 	Type     string
-	Siblings []Sibling `json:",omitempty"`
+	Expires  *time.Time `json:",omitempty"` // when it stops being shown; none: never
+	Siblings []Sibling  `json:",omitempty"`
 }
 
 // Sibling is one live version of a key.
 type Sibling struct {
 	Data    []byte
 	Type    string
-	Node    string    // the write's origin: the writing node process's ID (new at each start), 16 hex digits
-	Counter uint64    // that node's write counter
-	Time    time.Time // wall-clock part of the write's hybrid timestamp
+	Expires *time.Time `json:",omitempty"`
+	Node    string     // the write's origin: the writing node process's ID (new at each start), 16 hex digits
+	Counter uint64     // that node's write counter
+	Time    time.Time  // wall-clock part of the write's hybrid timestamp
 }
 
 // WatchEvent is the data of an event of GET /watch (Server-Sent Events):

@@ -25,7 +25,8 @@ type Value struct {
 type Sibling struct {
 	Data    []byte
 	Type    string
-	Node    string // the writing node's ID
+	Expires *time.Time // when it stops being shown (a write with a TTL); nil: never
+	Node    string     // the writing node's ID
 	Counter uint64
 	Time    time.Time
 }
@@ -52,6 +53,12 @@ type Page struct {
 
 // WriteOption configures Put and Delete.
 type WriteOption func(http.Header)
+
+// WithTTL makes a write's version expire d after it is written: from then
+// on no replica shows it (see api.TTLHeader).
+func WithTTL(d time.Duration) WriteOption {
+	return func(h http.Header) { h.Set(api.TTLHeader, d.String()) }
+}
 
 // WithContextToken makes a write or delete supersede exactly the versions the
 // token (from a read or a previous write) names, instead of everything the

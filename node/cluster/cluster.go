@@ -614,6 +614,11 @@ func (c *Cluster) Prune(ctx context.Context) (int, error) {
 	return c.store.Prune(ctx, stable)
 }
 
+// Stable is the version vector every member that may still need them has
+// applied (what Prune prunes the log to), and false when not known: what
+// is at or below it, no member will ask for again.
+func (c *Cluster) Stable() (crdt.VersionVector, bool) { return c.pruneFloor() }
+
 // pruneFloor returns the version vector the log may be pruned to, and false
 // when nothing may be pruned.
 func (c *Cluster) pruneFloor() (crdt.VersionVector, bool) {

@@ -12,6 +12,31 @@ type Version struct {
 	HLC   hlc.Timestamp `cbor:"2,keyasint"`
 	Type  string        `cbor:"3,keyasint,omitempty"`
 	Value []byte        `cbor:"4,keyasint"`
+	// Expires, when set, is the hybrid time from which the version is no
+	// longer live (its write's time plus its TTL): every replica hides it
+	// once its own clock reaches that, so replicas agree within their
+	// clocks' skew.
+	Expires hlc.Timestamp `cbor:"5,keyasint,omitempty"`
+}
+
+// Expired reports whether v is no longer live at hybrid time now.
+func (v Version) Expired(now hlc.Timestamp) bool { return v.Expires != 0 && v.Expires <= now }
+
+// LiveAt returns the versions of s not expired at now (s.Versions itself
+// when none has).
+func (s *KeyState) LiveAt(now hlc.Timestamp) []Version {
+	for i, v := range s.Versions {
+		if v.Expired(now) {
+			live := slices.Clone(s.Versions[:i])
+			for _, w := range s.Versions[i+1:] {
+				if !w.Expired(now) {
+					live = append(live, w)
+				}
+			}
+			return live
+		}
+	}
+	return s.Versions
 }
 
 // wins reports whether v is shown in preference to o: the higher timestamp,
@@ -95,11 +120,12 @@ type Op struct {
 	Superseded bool          `cbor:"6,keyasint,omitempty"`
 	Type       string        `cbor:"7,keyasint,omitempty"`
 	Value      []byte        `cbor:"8,keyasint,omitempty"`
+	Expires    hlc.Timestamp `cbor:"9,keyasint,omitempty"` // a write's expiry (Version.Expires)
 }
 
 // Version returns the version a write adds.
 func (o *Op) Version() Version {
-	return Version{Dot: o.Dot, HLC: o.HLC, Type: o.Type, Value: o.Value}
+	return Version{Dot: o.Dot, HLC: o.HLC, Type: o.Type, Value: o.Value, Expires: o.Expires}
 }
 
 // Apply applies op to s on a replica whose context, before this op, is

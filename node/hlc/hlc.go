@@ -28,6 +28,11 @@ func (t Timestamp) Time() time.Time {
 	return time.UnixMilli(int64(t >> logicalBits)).UTC()
 }
 
+// Add returns t moved by d, to the millisecond, with t's logical part.
+func (t Timestamp) Add(d time.Duration) Timestamp {
+	return t + Timestamp(uint64(d.Milliseconds())<<logicalBits)
+}
+
 // Logical returns the logical counter of t.
 func (t Timestamp) Logical() uint16 { return uint16(t) }
 
@@ -61,6 +66,14 @@ func (c *Clock) Now() Timestamp {
 		c.last++
 	}
 	return c.last
+}
+
+// Peek returns the clock's current reading without advancing it: the
+// later of the wall clock and the last timestamp returned or observed.
+func (c *Clock) Peek() Timestamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(FromTime(c.wall()), c.last)
 }
 
 // Observe moves the clock past a timestamp received from another node.

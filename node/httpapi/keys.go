@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -70,11 +72,11 @@ func (s *server) getKey(c echo.Context) error {
 		}
 		return respond(c, http.StatusOK, data)
 	}
-	v := api.Value{Data: shown.Value, Type: shown.Type}
+	v := api.Value{Data: shown.Value, Type: shown.Type, Expires: expiresOf(shown)}
 	if siblings {
 		v.Siblings = make([]api.Sibling, len(item.Versions))
 		for i, ver := range item.Versions {
-			v.Siblings[i] = api.Sibling{Data: ver.Value, Type: ver.Type, Node: ver.Dot.Node.String(),
+			v.Siblings[i] = api.Sibling{Data: ver.Value, Type: ver.Type, Expires: expiresOf(ver), Node: ver.Dot.Node.String(),
 				Counter: ver.Dot.Counter, Time: ver.HLC.Time()}
 		}
 	}
@@ -93,11 +95,15 @@ func (s *server) putKey(c echo.Context) error {
 		return storeError(err)
 	}
 	defer leave()
+	ttl, err := ttlOf(r)
+	if err != nil {
+		return err
+	}
 	body, err := s.readBody(c)
 	if err != nil {
 		return err
 	}
-	op, err := s.node.Put(r.Context(), key, body, r.Header.Get(echo.HeaderContentType), observed)
+	op, err := s.node.PutExpiring(r.Context(), key, body, r.Header.Get(echo.HeaderContentType), observed, ttl)
 	if err != nil {
 		return storeError(err)
 	}
@@ -120,6 +126,36 @@ func (s *server) deleteKey(c echo.Context) error {
 		return storeError(err)
 	}
 	return respond(c, http.StatusOK, nil)
+}
+
+// ttlOf reads a write's time to live from ?ttl= or the api.TTLHeader (a Go
+// duration such as 30s or 1h30m, or whole seconds), from 1ms to
+// api.MaxTTL; none is 0, no expiry. Both given and different is a 400.
+func ttlOf(r *http.Request) (time.Duration, error) {
+	var fromQuery string
+	if r.URL.RawQuery != "" {
+		q, err := queryOf(r)
+		if err != nil {
+			return 0, err
+		}
+		fromQuery = q.Get("ttl")
+	}
+	fromHeader := r.Header.Get(api.TTLHeader)
+	v := cmp.Or(fromQuery, fromHeader)
+	if v == "" {
+		return 0, nil
+	}
+	if fromQuery != "" && fromHeader != "" && fromQuery != fromHeader {
+		return 0, httpError(http.StatusBadRequest, "ttl=%q and %s: %q disagree", fromQuery, api.TTLHeader, fromHeader)
+	}
+	d, err := time.ParseDuration(v)
+	if n, nerr := strconv.ParseUint(v, 10, 32); err != nil && nerr == nil {
+		d, err = time.Duration(n)*time.Second, nil
+	}
+	if err != nil || d < time.Millisecond || d > api.MaxTTL {
+		return 0, httpError(http.StatusBadRequest, "ttl %q: want a duration such as 30s or 2h, or seconds, from 1ms to %v", v, api.MaxTTL)
+	}
+	return d, nil
 }
 
 // writeTarget reads what a write or delete acts on: the key and the causal
@@ -238,4 +274,13 @@ func boolParam(name, v string) (bool, error) {
 		return false, httpError(http.StatusBadRequest, "%s=%q: want 1, 0, true or false", name, v)
 	}
 	return b, nil
+}
+
+// expiresOf is when v expires (by its hybrid time), nil when never.
+func expiresOf(v crdt.Version) *time.Time {
+	if v.Expires == 0 {
+		return nil
+	}
+	t := v.Expires.Time()
+	return &t
 }

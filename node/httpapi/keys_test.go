@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/yzma/yzma/node/api"
 	"github.com/yzma/yzma/node/crdt"
@@ -392,3 +393,47 @@ type readCloser struct {
 
 func (rc readCloser) Read(p []byte) (int, error) { return rc.r.Read(p) }
 func (rc readCloser) Close() error               { return nil }
+
+func TestPutTTL(t *testing.T) {
+	e := newEnv(t, httpapi.Options{})
+	tests := []struct {
+		name, query, header string
+		ok                  bool
+	}{
+		{"query", "?ttl=30s", "", true},
+		{"header", "", "1h30m", true},
+		{"seconds", "?ttl=30", "", true},
+		{"both agree", "?ttl=5s", "5s", true},
+		{"both disagree", "?ttl=5s", "6s", false},
+		{"zero", "?ttl=0s", "", false},
+		{"negative", "?ttl=-1s", "", false},
+		{"garbage", "?ttl=soon", "", false},
+		{"too long", "?ttl=100000h", "", false},
+		{"bad query", "?ttl=%zz", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hdr []string
+			if tt.header != "" {
+				hdr = []string{api.TTLHeader, tt.header}
+			}
+			r := e.do(http.MethodPut, "/keys/ttl"+tt.query, strings.NewReader("v"), hdr...)
+			if !tt.ok {
+				r.wantError(t, http.StatusBadRequest, "")
+				return
+			}
+			r.wantOK(t, nil)
+			var v api.Value
+			e.do(http.MethodGet, "/keys/ttl?meta=1", nil).wantOK(t, &v)
+			if v.Expires == nil || time.Until(*v.Expires) <= 0 || time.Until(*v.Expires) > 2*time.Hour {
+				t.Fatalf("expires %v", v.Expires)
+			}
+		})
+	}
+	e.put("/keys/ttl", "no ttl")
+	var v api.Value
+	e.do(http.MethodGet, "/keys/ttl?meta=1", nil).wantOK(t, &v)
+	if v.Expires != nil {
+		t.Fatalf("a write without TTL shows expires %v", v.Expires)
+	}
+}

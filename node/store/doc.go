@@ -51,6 +51,10 @@
 // which explains why a read never sees a state older than one
 // acknowledged before it began). Both are rebuilt from the file on demand.
 //
+// Versions may expire (a write with a TTL): expire.go explains how they are
+// hidden, announced on the change feed (feed.go, what watchers read) and
+// removed once stable.
+//
 // Input from outside is checked before it is applied: a client's context
 // may not name this process's origin beyond what it has minted
 // (ErrFutureContext), a peer's operation may not claim this process's

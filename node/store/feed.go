@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/yzma/yzma/node/crdt"
+	"github.com/yzma/yzma/node/hlc"
 )
 
 // The change feed (Options.FeedChanges): every change to a key's state this process applies (a
@@ -35,19 +36,24 @@ type Change struct {
 	Key   []byte
 	state *crdt.KeyState
 	vv    crdt.VersionVector
+	at    hlc.Timestamp // when it was applied: versions expired by then are not live
 }
 
-// Deleted reports whether the key has no live version after the change.
-func (c *Change) Deleted() bool { return len(c.state.Versions) == 0 }
+func (c *Change) live() []crdt.Version { return c.state.LiveAt(c.at) }
+
+// Deleted reports whether the key has no live version after the change
+// (deleted, or its last live version expired).
+func (c *Change) Deleted() bool { return len(c.live()) == 0 }
 
 // Shown is the version readers see after the change (zero when deleted).
 func (c *Change) Shown() crdt.Version {
-	v, _ := c.state.Shown()
+	st := crdt.KeyState{Versions: c.live()}
+	v, _ := st.Shown()
 	return v
 }
 
 // Siblings is the number of live versions after the change.
-func (c *Change) Siblings() int { return len(c.state.Versions) }
+func (c *Change) Siblings() int { return len(c.live()) }
 
 // Context is the key's causal context after the change: what a read
 // returned then, which a write may carry to supersede exactly it.
@@ -64,7 +70,7 @@ type feed struct {
 }
 
 // publish numbers and records the changes of a commit.
-func (f *feed) publish(changes []Change, vv crdt.VersionVector) {
+func (f *feed) publish(changes []Change, vv crdt.VersionVector, at hlc.Timestamp) {
 	if len(changes) == 0 {
 		return
 	}
@@ -75,7 +81,7 @@ func (f *feed) publish(changes []Change, vv crdt.VersionVector) {
 	}
 	for _, c := range changes {
 		f.last++
-		c.Seq, c.vv = f.last, vv
+		c.Seq, c.vv, c.at = f.last, vv, at
 		f.changes = append(f.changes, c)
 		f.bytes += stateBytes(string(c.Key), c.state)
 	}
@@ -129,7 +135,7 @@ func (s *Store) FeedPosition() uint64 {
 // order, as changes (Seq 0) holding their current state: where a watcher
 // starts again after ErrCursorGone.
 func (s *Store) States(prefix, after []byte, limit int) ([]Change, error) {
-	vv := s.VersionVector()
+	vv, now := s.VersionVector(), s.clock.Peek()
 	var out []Change
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketKeys).Cursor()
@@ -142,8 +148,8 @@ func (s *Store) States(prefix, after []byte, limit int) ([]Change, error) {
 			if err := unmarshal(v, st); err != nil {
 				return fmt.Errorf("decode key %q: %w", k, err)
 			}
-			if len(st.Versions) > 0 {
-				out = append(out, Change{Key: bytes.Clone(k), state: st, vv: vv})
+			if ch := (Change{Key: bytes.Clone(k), state: st, vv: vv, at: now}); !ch.Deleted() {
+				out = append(out, ch)
 			}
 		}
 		return nil

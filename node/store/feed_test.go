@@ -70,7 +70,7 @@ func TestFeedWindow(t *testing.T) {
 	f := &s.feed
 	st := &crdt.KeyState{Versions: []crdt.Version{{Dot: crdt.Dot{Node: 1, Counter: 1}, Value: []byte("v")}}}
 	for i := range f.max + 10 {
-		f.publish([]Change{{Key: fmt.Appendf(nil, "k%d", i), state: st}}, nil)
+		f.publish([]Change{{Key: fmt.Appendf(nil, "k%d", i), state: st}}, nil, 0)
 	}
 	if len(f.changes) != f.max || f.first != 11 || f.last != uint64(f.max)+10 {
 		t.Fatalf("window %d changes from %d to %d", len(f.changes), f.first, f.last)

@@ -46,7 +46,7 @@ func (s *Store) OpsSince(origin crdt.NodeID, after uint64, limit, maxBytes int) 
 					return err
 				}
 				if v, ok := st.Find(op.Dot); ok {
-					op.Type, op.Value = v.Type, v.Value
+					op.Type, op.Value, op.Expires = v.Type, v.Value, v.Expires
 				} else {
 					op.Superseded = true
 				}

@@ -120,6 +120,7 @@ type Store struct {
 	recent    recent        // this process's last operations, for replication
 	cache     *stateCache   // hot keys' states, for reads
 	feed      feed          // the changes applied, for watchers
+	expiry    expiryQueue   // when versions with a TTL expire
 
 	remoteMu  sync.RWMutex // remote ops take it shared, a snapshot merge exclusively
 	dbMu      sync.RWMutex // transactions take it shared, Compact's final step exclusively (it swaps db)
@@ -191,6 +192,9 @@ func Open(path string, opts Options) (*Store, error) {
 			if err := getCBOR(m, metaLeft, s.left); err != nil {
 				return err
 			}
+		}
+		if err := s.loadExpiring(tx); err != nil {
+			return err
 		}
 		if raw := m.Get(metaLogBytes); raw != nil {
 			s.logSize = int64(binary.BigEndian.Uint64(raw))
@@ -359,10 +363,16 @@ func (s *Store) Get(key []byte) (Item, error) {
 			s.cache.fill(key, st, gen)
 		}
 	}
-	if len(st.Versions) == 0 {
-		return Item{Key: key}, ErrNotFound
+	// Expired versions are hidden (expire.go), but the context still names
+	// them, so a write after this read supersedes them too.
+	live := st.LiveAt(s.clock.Peek())
+	if len(live) == 0 {
+		if len(st.Versions) == 0 {
+			return Item{Key: key}, ErrNotFound
+		}
+		return Item{Key: key, Context: st.Observe(applied)}, ErrNotFound
 	}
-	return Item{Key: key, Versions: st.Versions, Context: st.Observe(applied)}, nil
+	return Item{Key: key, Versions: live, Context: st.Observe(applied)}, nil
 }
 
 // Entry is one key in a listing.
@@ -382,6 +392,7 @@ func (s *Store) List(prefix, after []byte, limit int) ([]Entry, []byte, error) {
 	}
 	var out []Entry
 	var next []byte
+	now := s.clock.Peek()
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketKeys).Cursor()
 		start := prefix
@@ -393,6 +404,7 @@ func (s *Store) List(prefix, after []byte, limit int) ([]Entry, []byte, error) {
 			if err := unmarshal(v, &st); err != nil {
 				return fmt.Errorf("decode key %q: %w", k, err)
 			}
+			st.Versions = st.LiveAt(now) // expired versions are not listed
 			shown, ok := st.Shown()
 			if !ok {
 				continue

@@ -33,17 +33,19 @@ func (e rejectError) Unwrap() error { return e.err }
 
 // batch is the state shared by the requests of one transaction.
 type batch struct {
-	tx      *bolt.Tx
-	keys    *bolt.Bucket
-	log     *bolt.Bucket
-	vv      crdt.VersionVector // working copy, published after commit
-	nkeys   int64
-	logSize int64
-	touched []dirtyKey // recorded while a compaction copies the file
-	track   bool
-	minted  []crdt.Op                 // this process's operations, for the recent window
-	states  map[string]*crdt.KeyState // the key states written, for the read cache
-	changes []Change                  // the same, in order, for the change feed
+	tx       *bolt.Tx
+	keys     *bolt.Bucket
+	log      *bolt.Bucket
+	vv       crdt.VersionVector // working copy, published after commit
+	nkeys    int64
+	logSize  int64
+	touched  []dirtyKey // recorded while a compaction copies the file
+	track    bool
+	minted   []crdt.Op                 // this process's operations, for the recent window
+	states   map[string]*crdt.KeyState // the key states written, for the read cache
+	changes  []Change                  // the same, in order, for the change feed
+	expiring []expiry                  // versions with a TTL applied, for the expiry queue
+	quiet    bool                      // the changes are not news (expired versions swept): no feed
 }
 
 // queue is the bounded line of requests waiting for the committer. It is a
@@ -186,7 +188,8 @@ func (s *Store) runTx(group []*request) ([]error, error) {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	s.cache.committed(b.states) // before any writer is answered
-	s.feed.publish(b.changes, b.vv)
+	s.feed.publish(b.changes, b.vv, s.clock.Peek())
+	s.expiry.add(b.expiring)
 	s.recent.add(b.minted) // before the vector that makes peers ask for them
 	s.mu.Lock()
 	s.vv, s.nkeys, s.logSize = b.vv, b.nkeys, b.logSize
@@ -214,17 +217,26 @@ func (s *Store) do(ctx context.Context, size int64, shed bool, fn func(b *batch)
 // (nil: everything this node holds for the key), and the versions it covers
 // are replaced. It returns the operation once it is durable.
 func (s *Store) Put(ctx context.Context, key, value []byte, contentType string, observed *crdt.Context) (crdt.Op, error) {
-	return s.local(ctx, key, observed, false, value, contentType)
+	return s.local(ctx, key, observed, false, value, contentType, 0)
+}
+
+// PutExpiring is Put of a version that expires ttl after its write (see
+// expire.go); a ttl of zero never expires.
+func (s *Store) PutExpiring(ctx context.Context, key, value []byte, contentType string, observed *crdt.Context, ttl time.Duration) (crdt.Op, error) {
+	if ttl < 0 {
+		return crdt.Op{}, fmt.Errorf("%w: %v", ErrBadTTL, ttl)
+	}
+	return s.local(ctx, key, observed, false, value, contentType, ttl)
 }
 
 // Delete removes the versions observed (nil: everything this node holds for
 // the key). Without a context, deleting a key that has no live version is
 // ErrNotFound and writes nothing.
 func (s *Store) Delete(ctx context.Context, key []byte, observed *crdt.Context) (crdt.Op, error) {
-	return s.local(ctx, key, observed, true, nil, "")
+	return s.local(ctx, key, observed, true, nil, "", 0)
 }
 
-func (s *Store) local(ctx context.Context, key []byte, observed *crdt.Context, del bool, value []byte, contentType string) (crdt.Op, error) {
+func (s *Store) local(ctx context.Context, key []byte, observed *crdt.Context, del bool, value []byte, contentType string, ttl time.Duration) (crdt.Op, error) {
 	if err := checkKey(key); err != nil {
 		return crdt.Op{}, err
 	}
@@ -261,6 +273,9 @@ func (s *Store) local(ctx context.Context, key []byte, observed *crdt.Context, d
 			return rejectError{ErrNotFound}
 		}
 		op = crdt.Op{Key: key, Dot: crdt.Dot{Node: s.origin, Counter: minted + 1}, HLC: s.clock.Now(), Observed: obs, Delete: del, Type: contentType, Value: value}
+		if ttl > 0 {
+			op.Expires = op.HLC.Add(max(ttl, time.Millisecond))
+		}
 		if err := b.apply(&op, &st); err != nil {
 			return err
 		}
@@ -390,7 +405,20 @@ func (b *batch) putState(key []byte, st *crdt.KeyState) error {
 	}
 	cp := *st // the caller's next load decodes a state of its own
 	b.states[string(key)] = &cp
-	b.changes = append(b.changes, Change{Key: bytes.Clone(key), state: &cp})
+	if !b.quiet {
+		b.changes = append(b.changes, Change{Key: bytes.Clone(key), state: &cp})
+	}
+	for _, v := range st.Versions {
+		if v.Expires == 0 {
+			continue
+		}
+		b.expiring = append(b.expiring, expiry{at: v.Expires, key: string(key)})
+		if len(b.expiring) == 1 { // the file now needs its queue rebuilt at Open
+			if err := b.tx.Bucket(bucketMeta).Put(metaTTL, []byte{1}); err != nil {
+				return fmt.Errorf("store key: %w", err)
+			}
+		}
+	}
 	return nil
 }
 
