@@ -73,13 +73,18 @@ func (q *expiryQueue) add(es []expiry) {
 	}
 }
 
-// due removes and returns the entries at or before now, one per key (an
-// announced one wins, so a key is not announced twice).
+// expireBatch bounds the keys one Expire handles (one transaction), so
+// that many keys expiring together never hold the committer for long.
+const expireBatch = 4096
+
+// due removes and returns up to expireBatch keys with entries at or before
+// now, one entry per key (an announced one wins, so a key is not announced
+// twice).
 func (q *expiryQueue) due(now hlc.Timestamp) map[string]bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var out map[string]bool
-	for q.h.Len() > 0 && q.h[0].at <= now {
+	for q.h.Len() > 0 && q.h[0].at <= now && len(out) < expireBatch {
 		e := heap.Pop(&q.h).(expiry)
 		if out == nil {
 			out = map[string]bool{}
@@ -98,7 +103,8 @@ func (s *Store) Expiring() int {
 
 // Expire announces the versions expired by now and removes from the file
 // those every member has applied (their dots at or below stable; nil: none
-// is known stable). It returns how many versions it removed.
+// is known stable), up to expireBatch keys a call (the rest wait for the
+// next). It returns how many versions it removed.
 func (s *Store) Expire(ctx context.Context, stable crdt.VersionVector) (int, error) {
 	now := s.clock.Peek()
 	due := s.expiry.due(now)
