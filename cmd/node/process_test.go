@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/syncbuf"
 	"github.com/yzma/yzma/internal/testwait"
 
 	"github.com/yzma/yzma/internal/nettest"
@@ -43,7 +44,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	url    string
 	env    map[string]string // the YZMA_* settings it was started with
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	exited chan struct{}
 	err    error // Wait's result, once exited is closed
 }
@@ -65,7 +66,7 @@ func startNode(t testing.TB, dbPath string, extraEnv ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{}), env: map[string]string{}}
+	p := &proc{cmd: cmd, logs: &syncbuf.Buffer{}, exited: make(chan struct{}), env: map[string]string{}}
 	for _, kv := range cmd.Env {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			p.env[k] = v
@@ -77,7 +78,7 @@ func startNode(t testing.TB, dbPath string, extraEnv ...string) *proc {
 		defer close(logsDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			_, _ = fmt.Fprintln(p.logs, sc.Text()) // a syncBuffer write does not fail
+			_, _ = fmt.Fprintln(p.logs, sc.Text()) // a syncbuf.Buffer write does not fail
 			var rec struct{ Msg, URL string }
 			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "http api listening" {
 				addr <- rec.URL

@@ -1,34 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/yzma/yzma/internal/syncbuf"
 )
-
-// syncBuffer is a log sink safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func envMap(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
@@ -58,7 +40,7 @@ func TestRunUsageAndConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out syncBuffer
+			var out syncbuf.Buffer
 			if code := run(t.Context(), tt.args, envMap(tt.env), &out); code != tt.code {
 				t.Fatalf("exit %d, want %d; output:\n%s", code, tt.code, out.String())
 			}
@@ -81,7 +63,7 @@ func TestRunDefaultsAndJoin(t *testing.T) {
 		"YZMA_PEERING_BIND_ADDR": "127.0.0.1",
 		"YZMA_PEERING_BIND_PORT": fmt.Sprint(freePort(t)),
 	}
-	var out syncBuffer
+	var out syncbuf.Buffer
 	if code := run(ctx, []string{"-j", "b:2,c:3", "-j", "d:4", "-log-level", "debug"}, envMap(env), &out); code != exitOK {
 		t.Fatalf("exit %d; output:\n%s", code, out.String())
 	}
@@ -123,7 +105,7 @@ func TestRunWarnsWhenReachable(t *testing.T) {
 		"YZMA_PEERING_BIND_ADDR": "0.0.0.0",
 		"YZMA_PEERING_BIND_PORT": fmt.Sprint(freePort(t)),
 	}
-	var out syncBuffer
+	var out syncbuf.Buffer
 	if code := run(ctx, nil, envMap(env), &out); code != exitOK {
 		t.Fatalf("exit %d; output:\n%s", code, out.String())
 	}

@@ -1,38 +1,24 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/yzma/yzma/internal/syncbuf"
 	"github.com/yzma/yzma/internal/testwait"
 	"github.com/yzma/yzma/node/client"
 	"github.com/yzma/yzma/node/httpapi"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestWatch(t *testing.T) {
 	c := newCtl(t, httpapi.Options{})
 	c.ok("", "put", "w/a", "1")
 	c.ok("", "put", "x/b", "2")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan int)
 	go func() {
 		lookup := func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/yzma/yzma/internal/localcluster"
+	"github.com/yzma/yzma/internal/syncbuf"
 	yzmaclient "github.com/yzma/yzma/node/client"
 )
 
@@ -187,7 +187,7 @@ func portForward(t *testing.T, c *localcluster.Cluster, env []string, args ...st
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"),
 		append([]string{"--kubeconfig=" + c.Kubeconfig(), "port-forward", "--address=127.0.0.1"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -227,22 +227,4 @@ func portForward(t *testing.T, c *localcluster.Cluster, env []string, args ...st
 		t.Fatalf("kubectl port-forward %s: not forwarding within 30s: %s", strings.Join(args, " "), stderr.String())
 	}
 	return ""
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

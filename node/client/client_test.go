@@ -16,18 +16,29 @@ import (
 	"github.com/yzma/yzma/node/httpapi"
 )
 
-// serve starts a real node and API and returns a client for it.
-func serve(t *testing.T, opts httpapi.Options, copts ...client.Option) *client.Client {
+// newAPI opens a node (its data file in t.TempDir unless opts names one)
+// and its API handler, closed at cleanup.
+func newAPI(t *testing.T, opts node.Options, hopts httpapi.Options) (*node.Node, http.Handler) {
 	t.Helper()
-	n, err := node.Open(node.Options{DBPath: filepath.Join(t.TempDir(), "data.db")})
+	if opts.DBPath == "" {
+		opts.DBPath = filepath.Join(t.TempDir(), "data.db")
+	}
+	n, err := node.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Close() })
-	h, err := httpapi.New(n, opts)
+	h, err := httpapi.New(n, hopts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n, h
+}
+
+// serve starts a real node and API and returns a client for it.
+func serve(t *testing.T, opts httpapi.Options, copts ...client.Option) *client.Client {
+	t.Helper()
+	_, h := newAPI(t, node.Options{}, opts)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	c, err := client.New(srv.URL+"/", copts...)

@@ -21,17 +21,9 @@ import (
 // for it and its gossip address.
 func serveMember(t *testing.T, name string, seeds ...string) (*client.Client, string) {
 	t.Helper()
-	n, err := node.Open(node.Options{DBPath: filepath.Join(t.TempDir(), name+".db"), Cluster: &cluster.Config{
+	n, h := newAPI(t, node.Options{DBPath: filepath.Join(t.TempDir(), name+".db"), Cluster: &cluster.Config{
 		Name: name, BindAddr: "127.0.0.1", Seeds: seeds, Memberlist: memberlist.DefaultLocalConfig, JoinTimeout: 5 * time.Second,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	h, err := httpapi.New(n, httpapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}}, httpapi.Options{})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	if err := n.SetAPIAddr(strings.TrimPrefix(srv.URL, "http://")); err != nil {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,15 +249,7 @@ func TestWatchResumesWithoutLossAcrossThreeNodes(t *testing.T) {
 // again it gets a reset and the current state, never a silent gap, and
 // the node kept only its bounded window meanwhile.
 func TestStalledWatcherIsReset(t *testing.T) {
-	n, err := node.Open(node.Options{DBPath: filepath.Join(t.TempDir(), "data.db"), FeedChanges: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	h, err := httpapi.New(n, httpapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, h := newAPI(t, node.Options{FeedChanges: 20}, httpapi.Options{})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	c, err := client.New(srv.URL)
@@ -330,24 +321,7 @@ func TestWatchHeartbeatMovesTheCursor(t *testing.T) {
 // A server shutting down ends its watch streams instead of waiting for
 // them.
 func TestShutdownEndsWatches(t *testing.T) {
-	n, err := node.Open(node.Options{DBPath: filepath.Join(t.TempDir(), "data.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	h, err := httpapi.New(n, httpapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := httpapi.Listen("127.0.0.1:0", h, httpapi.ServeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve() }()
-	c, err := client.New(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c := listenAPI(t, httpapi.ServeOptions{})
 	w := startWatch(t, c, "", "")
 	waitWatching(t, c, w, "k")
 	sctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
@@ -360,4 +334,37 @@ func TestShutdownEndsWatches(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the watch did not end with the server")
 	}
+}
+
+// A watch outlives the server's ReadTimeout, which bounds reading a
+// request, not a stream.
+func TestWatchOutlivesReadTimeout(t *testing.T) {
+	_, c := listenAPI(t, httpapi.ServeOptions{ReadTimeout: 100 * time.Millisecond})
+	w := startWatch(t, c, "late/", "")
+	skip := waitWatching(t, c, w, "late/ready")
+	time.Sleep(500 * time.Millisecond) // five read timeouts
+	if _, err := c.Put(ctx(t), "late/k", []byte("v"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if evs := w.waitEvents(t, skip+1); describe(evs[skip:skip+1]) != "put late/k=v" {
+		t.Fatalf("after the read timeout: %q", describe(evs))
+	}
+}
+
+// listenAPI serves a node's API with the API's own server (httpapi.Listen,
+// as cmd/node does), shut down at cleanup, and returns a client for it.
+func listenAPI(t *testing.T, opts httpapi.ServeOptions) (*httpapi.Server, *client.Client) {
+	t.Helper()
+	_, h := newAPI(t, node.Options{}, httpapi.Options{})
+	srv, err := httpapi.Listen("127.0.0.1:0", h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	c, err := client.New(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c
 }

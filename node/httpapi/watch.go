@@ -58,7 +58,6 @@ func (s *server) watch(c echo.Context) error {
 	}
 	w := c.Response()
 	rc := http.NewResponseController(w.Writer)
-	_ = rc.SetReadDeadline(time.Time{}) // the server's ReadTimeout would end the stream
 	h := w.Header()
 	h.Set(echo.HeaderContentType, "text/event-stream")
 	h.Set(echo.HeaderCacheControl, "no-cache")
