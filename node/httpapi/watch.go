@@ -105,8 +105,11 @@ func (s *server) watch(c echo.Context) error {
 		if err := sw.flush(); err != nil {
 			return nil
 		}
+		// Wait for the next change unless more are there already (a ready
+		// channel); either way heartbeats keep their pace, so a prefix that
+		// sees nothing under a busy feed still gets them.
 		if wake == nil {
-			continue
+			wake = alwaysReady
 		}
 		select {
 		case <-wake:
@@ -121,6 +124,9 @@ func (s *server) watch(c echo.Context) error {
 		}
 	}
 }
+
+// alwaysReady is closed: receiving from it never waits.
+var alwaysReady = func() <-chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // resync sends a reset, the state of every key under prefix and "synced",
 // and returns the position to go on from: taken before the listing, so a
