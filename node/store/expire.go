@@ -94,7 +94,7 @@ func (q *expiryQueue) due(now hlc.Timestamp) map[string]bool {
 	return out
 }
 
-// Expiring is the number of expiry times queued (a gauge for operators).
+// Expiring is the number of expiry times queued (yzma_store_expiring_versions).
 func (s *Store) Expiring() int {
 	s.expiry.mu.Lock()
 	defer s.expiry.mu.Unlock()

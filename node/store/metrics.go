@@ -52,6 +52,8 @@ func newMetrics(s *Store, reg prometheus.Registerer) *metrics {
 			func() float64 { s.mu.RLock(); defer s.mu.RUnlock(); return float64(s.nkeys) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "yzma_store_file_bytes", Help: "Size of the data file."},
 			func() float64 { return float64(sizeOf(s.path)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "yzma_store_expiring_versions", Help: "Expiry times queued: versions written with a TTL, not yet removed."},
+			func() float64 { return float64(s.Expiring()) }),
 	}
 	if reg != nil {
 		for _, c := range m.all {
