@@ -25,13 +25,13 @@ const maxEventBytes = api.DefaultMaxBodyBytes*4/3 + 64<<10
 // not resume from the cursor given.
 type WatchEvent struct {
 	Kind     string
-	Cursor   string // put, delete and synced: resume right after this event
-	Key      string // exact bytes
-	Value    []byte
-	Type     string
+	Cursor   string `json:",omitempty"` // put, delete and synced: resume right after this event
+	Key      string `json:",omitempty"` // exact bytes
+	Value    []byte `json:",omitempty"`
+	Type     string `json:",omitempty"`
 	Siblings int
-	Context  string // the key's context after the change, for WithContextToken
-	Reason   string // of a reset
+	Context  string `json:",omitempty"` // the key's context after the change, for WithContextToken
+	Reason   string `json:",omitempty"` // of a reset
 }
 
 // Watch streams the changes the node applies to keys under prefix, from
