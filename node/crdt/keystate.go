@@ -22,6 +22,16 @@ type Version struct {
 // Expired reports whether v is no longer live at hybrid time now.
 func (v Version) Expired(now hlc.Timestamp) bool { return v.Expires != 0 && v.Expires <= now }
 
+// Expiring reports whether any version of s has an expiry.
+func (s *KeyState) Expiring() bool {
+	for _, v := range s.Versions {
+		if v.Expires != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // LiveAt returns the versions of s not expired at now (s.Versions itself
 // when none has).
 func (s *KeyState) LiveAt(now hlc.Timestamp) []Version {

@@ -365,7 +365,10 @@ func (s *Store) Get(key []byte) (Item, error) {
 	}
 	// Expired versions are hidden (expire.go), but the context still names
 	// them, so a write after this read supersedes them too.
-	live := st.LiveAt(s.clock.Peek())
+	live := st.Versions
+	if st.Expiring() { // reading the clock takes its lock: only when it matters
+		live = st.LiveAt(s.clock.Peek())
+	}
 	if len(live) == 0 {
 		if len(st.Versions) == 0 {
 			return Item{Key: key}, ErrNotFound
