@@ -105,17 +105,23 @@ func (n *Node) expireLoop(every time.Duration) {
 			return
 		case <-t.C:
 		}
-		stable := n.store.VersionVector()
-		if n.cluster != nil {
-			var ok bool
-			if stable, ok = n.cluster.Stable(); !ok {
-				stable = nil // not known yet: announce, remove nothing
-			}
-		}
-		if _, err := n.store.Expire(context.Background(), stable); err != nil && !errors.Is(err, store.ErrClosed) {
+		if _, err := n.store.Expire(context.Background(), n.stable); err != nil && !errors.Is(err, store.ErrClosed) {
 			n.log.Warn("expire failed", "err", err)
 		}
 	}
+}
+
+// stable is what every member has applied: the cluster's stable vector
+// (nil while not known: expiries are announced, nothing removed), or,
+// standalone, this node's own.
+func (n *Node) stable() crdt.VersionVector {
+	if n.cluster == nil {
+		return n.store.VersionVector()
+	}
+	if vv, ok := n.cluster.Stable(); ok {
+		return vv
+	}
+	return nil
 }
 
 // Close stops the node after queued writes are durable. It does not hand

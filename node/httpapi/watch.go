@@ -94,11 +94,11 @@ func (s *server) watch(c echo.Context) error {
 			if !bytes.HasPrefix(ch.Key, prefix) {
 				continue
 			}
-			kind := "put"
-			if ch.Deleted() {
+			ev, kind := watchEvent(ch), "put"
+			if ev.Siblings == 0 {
 				kind = "delete"
 			}
-			if err := sw.event(s.cursor(pos), kind, watchEvent(ch)); err != nil {
+			if err := sw.event(s.cursor(pos), kind, ev); err != nil {
 				return nil
 			}
 		}
@@ -161,10 +161,10 @@ func (s *server) resync(sw *sseWriter, prefix []byte, reason string) (uint64, er
 }
 
 func watchEvent(ch *store.Change) api.WatchEvent {
-	ev := api.WatchEvent{Key: string(ch.Key), KeyBase64: nonUTF8(ch.Key), Siblings: ch.Siblings(),
+	live := ch.Live()
+	ev := api.WatchEvent{Key: string(ch.Key), KeyBase64: nonUTF8(ch.Key), Siblings: len(live),
 		Context: crdt.EncodeToken(ch.Context())}
-	if !ch.Deleted() {
-		shown := ch.Shown()
+	if shown, ok := (&crdt.KeyState{Versions: live}).Shown(); ok {
 		ev.Value, ev.Type = shown.Value, shown.Type
 	}
 	return ev

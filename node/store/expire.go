@@ -102,15 +102,16 @@ func (s *Store) Expiring() int {
 }
 
 // Expire announces the versions expired by now and removes from the file
-// those every member has applied (their dots at or below stable; nil: none
-// is known stable), up to expireBatch keys a call (the rest wait for the
+// those every member has applied (their dots at or below what stableNow
+// returns; nil: none is known stable), up to expireBatch keys a call (the rest wait for the
 // next). It returns how many versions it removed.
-func (s *Store) Expire(ctx context.Context, stable crdt.VersionVector) (int, error) {
+func (s *Store) Expire(ctx context.Context, stableNow func() crdt.VersionVector) (int, error) {
 	now := s.clock.Peek()
 	due := s.expiry.due(now)
 	if len(due) == 0 {
 		return 0, nil
 	}
+	stable := stableNow() // asked only when something is due: it may cost the caller
 	removed := 0
 	var retry []expiry
 	err := s.do(ctx, 0, false, func(b *batch) error {

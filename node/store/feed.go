@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/yzma/yzma/node/crdt"
 	"github.com/yzma/yzma/node/hlc"
 )
@@ -39,21 +37,23 @@ type Change struct {
 	at    hlc.Timestamp // when it was applied: versions expired by then are not live
 }
 
-func (c *Change) live() []crdt.Version { return c.state.LiveAt(c.at) }
+// Live is the key's live versions after the change (those expired by then
+// left out); the methods below derive from it.
+func (c *Change) Live() []crdt.Version { return c.state.LiveAt(c.at) }
 
 // Deleted reports whether the key has no live version after the change
 // (deleted, or its last live version expired).
-func (c *Change) Deleted() bool { return len(c.live()) == 0 }
+func (c *Change) Deleted() bool { return len(c.Live()) == 0 }
 
 // Shown is the version readers see after the change (zero when deleted).
 func (c *Change) Shown() crdt.Version {
-	st := crdt.KeyState{Versions: c.live()}
+	st := crdt.KeyState{Versions: c.Live()}
 	v, _ := st.Shown()
 	return v
 }
 
 // Siblings is the number of live versions after the change.
-func (c *Change) Siblings() int { return len(c.live()) }
+func (c *Change) Siblings() int { return len(c.Live()) }
 
 // Context is the key's causal context after the change: what a read
 // returned then, which a write may carry to supersede exactly it.
@@ -135,24 +135,14 @@ func (s *Store) FeedPosition() uint64 {
 // order, as changes (Seq 0) holding their current state: where a watcher
 // starts again after ErrCursorGone.
 func (s *Store) States(prefix, after []byte, limit int) ([]Change, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
 	vv, now := s.VersionVector(), s.clock.Peek()
 	var out []Change
-	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketKeys).Cursor()
-		start := prefix
-		if len(after) > 0 && bytes.Compare(after, prefix) >= 0 {
-			start = append(bytes.Clone(after), 0)
-		}
-		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
-			st := &crdt.KeyState{}
-			if err := unmarshal(v, st); err != nil {
-				return fmt.Errorf("decode key %q: %w", k, err)
-			}
-			if ch := (Change{Key: bytes.Clone(k), state: st, vv: vv, at: now}); !ch.Deleted() {
-				out = append(out, ch)
-			}
-		}
-		return nil
+	err := s.scanLive(prefix, after, func(k []byte, st *crdt.KeyState, _ []crdt.Version) bool {
+		out = append(out, Change{Key: bytes.Clone(k), state: st, vv: vv, at: now})
+		return len(out) < limit
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read states: %w", err)

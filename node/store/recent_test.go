@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/yzma/yzma/node/crdt"
 )
 
@@ -132,9 +134,13 @@ func TestPruneInBatches(t *testing.T) {
 	}
 	a.recent = recent{} // the file's log
 	before, _ := a.Stats()
+	commitsBefore := commits(t, a)
 	pruned, err := a.Prune(ctx, crdt.VersionVector{a.Origin(): 25, b.Origin(): 12})
 	if err != nil || pruned != 37 {
 		t.Fatalf("pruned %d, %v; want 37", pruned, err)
+	}
+	if n := commits(t, a) - commitsBefore; n < 6 { // 37 entries, 7 a transaction
+		t.Fatalf("the prune took %d transactions, want at least 6", n)
 	}
 	after, _ := a.Stats()
 	if before.LogOps-after.LogOps != 37 || a.LogBytes() <= 0 {
@@ -153,4 +159,14 @@ func TestPruneInBatches(t *testing.T) {
 			t.Errorf("after %d: %d ops, %v; want from %d", tc.after, len(ops), err, tc.first)
 		}
 	}
+}
+
+// commits is how many transactions s has committed (its commit histogram).
+func commits(t *testing.T, s *Store) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := s.metrics.commitDur.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }

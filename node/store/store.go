@@ -395,35 +395,43 @@ func (s *Store) List(prefix, after []byte, limit int) ([]Entry, []byte, error) {
 	}
 	var out []Entry
 	var next []byte
+	err := s.scanLive(prefix, after, func(k []byte, st *crdt.KeyState, live []crdt.Version) bool {
+		if len(out) == limit {
+			next = bytes.Clone(out[len(out)-1].Key)
+			return false
+		}
+		shown, _ := (&crdt.KeyState{Versions: live}).Shown()
+		out = append(out, Entry{Key: bytes.Clone(k), Siblings: len(live), Type: shown.Type, Size: len(shown.Value)})
+		return true
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list keys: %w", err)
+	}
+	return out, next, nil
+}
+
+// scanLive calls fn, in key order, for each key under prefix after after
+// that has a version live now (expired ones are left out of live), until
+// fn returns false. k is valid only during the call.
+func (s *Store) scanLive(prefix, after []byte, fn func(k []byte, st *crdt.KeyState, live []crdt.Version) bool) error {
 	now := s.clock.Peek()
-	err := s.view(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketKeys).Cursor()
 		start := prefix
 		if len(after) > 0 && bytes.Compare(after, prefix) >= 0 {
 			start = append(bytes.Clone(after), 0)
 		}
 		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var st crdt.KeyState
-			if err := unmarshal(v, &st); err != nil {
+			st := &crdt.KeyState{}
+			if err := unmarshal(v, st); err != nil {
 				return fmt.Errorf("decode key %q: %w", k, err)
 			}
-			st.Versions = st.LiveAt(now) // expired versions are not listed
-			shown, ok := st.Shown()
-			if !ok {
-				continue
-			}
-			if len(out) == limit {
-				next = bytes.Clone(out[len(out)-1].Key)
+			if live := st.LiveAt(now); len(live) > 0 && !fn(k, st, live) {
 				return nil
 			}
-			out = append(out, Entry{Key: bytes.Clone(k), Siblings: len(st.Versions), Type: shown.Type, Size: len(shown.Value)})
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("list keys: %w", err)
-	}
-	return out, next, nil
 }
 
 // Stats describes the store's size.
