@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -32,6 +33,9 @@ var (
 	// ErrStandalone is returned by cluster operations on a node started
 	// without clustering.
 	ErrStandalone = errors.New("node runs without clustering")
+	// ErrBackupIncomplete: a backup could not first gather what the live
+	// members hold.
+	ErrBackupIncomplete = errors.New("backup would miss writes of a live member")
 )
 
 // Options configures a Node.
@@ -206,6 +210,34 @@ func (n *Node) endWrite() {
 	if n.cluster != nil {
 		n.cluster.EndWrite()
 	}
+}
+
+// Backup spools a point-in-time backup of the node's data; see
+// store.Backup. On a cluster, the node first pulls from every live member
+// what it lacks, so the backup holds every write any of them had
+// acknowledged when the backup was asked for (a member that is down is
+// not waited for; one that is up but fails to answer fails the backup).
+// The caller closes it.
+func (n *Node) Backup(ctx context.Context) (*store.Backup, error) {
+	if n.cluster != nil {
+		if err := n.cluster.CatchUp(ctx); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBackupIncomplete, err)
+		}
+	}
+	return n.store.Backup()
+}
+
+// Restore merges a backup into the node, which must hold nothing yet
+// (store.ErrNotEmpty); see store.Restore. On a cluster, the other members
+// take the restored data from this node as they take any they lack (the
+// log cannot serve it, so they merge a snapshot). Refused, like a write,
+// while the node catches up or leaves.
+func (n *Node) Restore(ctx context.Context, r io.Reader, maxBytes int64) (store.BackupInfo, error) {
+	if err := n.beginWrite(); err != nil {
+		return store.BackupInfo{}, err
+	}
+	defer n.endWrite()
+	return n.store.Restore(ctx, r, maxBytes)
 }
 
 // List lists live keys in byte order; see store.List.

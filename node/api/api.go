@@ -160,3 +160,32 @@ type Digest struct {
 	Digest string // hex
 	Keys   int64
 }
+
+// Backups: GET /backup answers the backup itself (not an envelope) as
+// BackupContentType, with these headers; POST /restore takes it as its
+// body and answers a Restore.
+const (
+	BackupContentType = "application/vnd.yzma.backup"
+	// BackupSHA256Header is the SHA-256 (hex) of the backup's bytes before
+	// its last 32, which are that same checksum.
+	BackupSHA256Header = "X-Yzma-Backup-Sha256"
+	// BackupKeysHeader is the number of key states in the backup.
+	BackupKeysHeader = "X-Yzma-Backup-Keys"
+	// BackupNodeHeader is the node (origin) that wrote the backup.
+	BackupNodeHeader = "X-Yzma-Backup-Node"
+	// DefaultMaxRestoreBytes is the largest backup a node takes unless
+	// configured otherwise.
+	DefaultMaxRestoreBytes = 1 << 40
+)
+
+// Restore is the Data of POST /restore: what the node merged.
+type Restore struct {
+	Keys   int    // key states
+	Size   int64  // bytes of the backup
+	SHA256 string // hex
+	From   string // the node that wrote the backup
+	Time   time.Time
+	Node   string // the restored node's origin: the node part of the dots it mints from now on
+	// VersionVector is what the backup reflects, by origin.
+	VersionVector map[string]uint64
+}

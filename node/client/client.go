@@ -81,6 +81,7 @@ type request struct {
 	path    string // escaped, from the API root
 	query   url.Values
 	body    io.Reader
+	length  int64 // of body, when more than 0
 	headers http.Header
 }
 
@@ -94,6 +95,9 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, r.method, u, r.body)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
+	}
+	if r.length > 0 {
+		req.ContentLength = r.length
 	}
 	for k, vs := range r.headers {
 		req.Header[k] = vs

@@ -22,6 +22,9 @@ type Options struct {
 	// MaxBodyBytes is the largest accepted request body; zero means
 	// api.DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxRestoreBytes is the largest backup POST /restore takes; zero
+	// means api.DefaultMaxRestoreBytes.
+	MaxRestoreBytes int64
 	// Auth says who may call what; zero: everyone everything.
 	Auth Auth
 	// AuthToken, when set, is a read-write client token: shorthand for
@@ -59,6 +62,7 @@ type server struct {
 	auth           Auth
 	node           *node.Node
 	maxBody        int64
+	maxRestore     int64
 	writes         *writeGate
 	log            *slog.Logger
 	metrics        *httpMetrics
@@ -85,6 +89,9 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = api.DefaultMaxBodyBytes
 	}
+	if opts.MaxRestoreBytes <= 0 {
+		opts.MaxRestoreBytes = api.DefaultMaxRestoreBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -101,7 +108,7 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	if opts.WatchHeartbeat <= 0 {
 		opts.WatchHeartbeat = 15 * time.Second
 	}
-	s := &server{auth: opts.Auth, node: n, maxBody: opts.MaxBodyBytes, log: opts.Logger, metrics: m, writes: newWriteGate(opts.MaxPendingWrites),
+	s := &server{auth: opts.Auth, node: n, maxBody: opts.MaxBodyBytes, maxRestore: opts.MaxRestoreBytes, log: opts.Logger, metrics: m, writes: newWriteGate(opts.MaxPendingWrites),
 		watchHeartbeat: opts.WatchHeartbeat, closing: make(chan struct{})}
 
 	e := echo.New()
@@ -124,6 +131,8 @@ func New(n *node.Node, opts Options) (http.Handler, error) {
 	e.GET("/cluster/members", s.members)
 	e.GET("/cluster/digest", s.digest)
 	e.GET("/watch", s.watch)
+	e.GET("/backup", s.backup)
+	e.POST("/restore", s.restore)
 	if h := n.PeerHandler(); h != nil {
 		e.Any("/internal/*", echo.WrapHandler(h))
 	}

@@ -70,6 +70,15 @@
 // needs. Compact copies the file online (see compact.go): requests wait only
 // for its last step, which copies what changed meanwhile and swaps the files.
 //
+// Backups (backup.go) are a snapshot stream read in one transaction (the
+// state and the version vector of one instant), spooled to an unlinked
+// file so that the transaction ends before a slow client fetches it, and
+// ended by the SHA-256 of what precedes. Restore verifies the whole
+// backup before it merges anything, and only into an empty store: the
+// versions keep their dots, while the store mints under its own origin,
+// new at every Open, so a restored node never reuses a dot of another
+// replica; on a cluster the restore is a merge like any snapshot's.
+//
 // Pruning. Removed versions are dropped as soon as an operation removes them,
 // and a deleted key's record disappears as soon as this node's own version
 // vector covers what its delete observed, so neither accumulates. The log is

@@ -167,16 +167,22 @@ func (s *Store) ApplySnapshot(ctx context.Context, r io.Reader) error {
 // what the other members have made (see package cluster). Its error is
 // returned wrapped in ErrBadSnapshot.
 func (s *Store) ApplySnapshotChecked(ctx context.Context, r io.Reader, check func(crdt.VersionVector) error) error {
+	_, err := s.applySnapshot(ctx, r, check)
+	return err
+}
+
+// applySnapshot is ApplySnapshotChecked; it returns the records merged.
+func (s *Store) applySnapshot(ctx context.Context, r io.Reader, check func(crdt.VersionVector) error) (int, error) {
 	s.remoteMu.Lock()
 	defer s.remoteMu.Unlock()
 	sr := newSnapshotReader(r, s.origin, s.VersionVector()[s.origin])
 	hdr, err := sr.header()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if check != nil {
 		if err := check(hdr.VV); err != nil {
-			return fmt.Errorf("%w: header: %w", ErrBadSnapshot, err)
+			return 0, fmt.Errorf("%w: header: %w", ErrBadSnapshot, err)
 		}
 	}
 	remote := crdt.ContextOf(hdr.VV)
@@ -190,7 +196,7 @@ func (s *Store) ApplySnapshotChecked(ctx context.Context, r io.Reader, check fun
 				done = true
 				break
 			} else if err != nil {
-				return err
+				return sr.records, err
 			}
 			chunk = append(chunk, rec)
 			size += int64(len(rec.Key))
@@ -202,13 +208,13 @@ func (s *Store) ApplySnapshotChecked(ctx context.Context, r io.Reader, check fun
 			return b.mergeChunk(chunk, remote, last, done)
 		})
 		if err != nil {
-			return fmt.Errorf("apply snapshot: %w", err)
+			return sr.records, fmt.Errorf("apply snapshot: %w", err)
 		}
 		if len(chunk) > 0 {
 			last = chunk[len(chunk)-1].Key
 		}
 	}
-	return s.do(ctx, 0, false, func(b *batch) error {
+	err = s.do(ctx, 0, false, func(b *batch) error {
 		m := b.tx.Bucket(bucketMeta)
 		floor := crdt.VersionVector{}
 		if err := getCBOR(m, metaFloor, &floor); err != nil {
@@ -222,6 +228,7 @@ func (s *Store) ApplySnapshotChecked(ctx context.Context, r io.Reader, check fun
 		b.vv.Merge(hdr.VV)
 		return putCBOR(m, metaFloor, floor)
 	})
+	return sr.records, err
 }
 
 // mergeChunk merges snapshot records, and the local keys after last that

@@ -125,6 +125,7 @@ type Store struct {
 	remoteMu  sync.RWMutex // remote ops take it shared, a snapshot merge exclusively
 	dbMu      sync.RWMutex // transactions take it shared, Compact's final step exclusively (it swaps db)
 	compactMu sync.Mutex   // one Compact at a time
+	backupMu  sync.Mutex   // one Backup at a time
 
 	// compactHook, set by tests, runs once Compact has copied its first
 	// chunk, with reads and writes free to go on.
