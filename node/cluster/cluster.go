@@ -464,6 +464,11 @@ func (c *Cluster) catchUpRetrying(ctx context.Context, s *session) error {
 	}
 }
 
+// CatchUp pulls from every live peer what it holds and this node lacks:
+// once it returns nil, this node has every write those peers had
+// acknowledged when it began. A peer it cannot pull from fails it.
+func (c *Cluster) CatchUp(ctx context.Context) error { return c.catchUp(ctx) }
+
 // catchUp pulls from every live peer until this node has what each had.
 func (c *Cluster) catchUp(ctx context.Context) error {
 	for _, p := range c.alivePeers() {
@@ -509,7 +514,7 @@ func (c *Cluster) pullFrom(ctx context.Context, p *peer) error {
 			if len(ops) == 0 {
 				break
 			}
-			if err := c.checkPulled(ctx, p, origin, mine, upTo, ops); err != nil {
+			if ops, err = c.checkPulled(ctx, p, origin, mine, upTo, ops); err != nil {
 				c.log.Warn("rejected operations pulled from a peer", "peer", p.name, "api", ep.Addr, "error", err)
 				return err
 			}

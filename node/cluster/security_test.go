@@ -79,12 +79,20 @@ func TestForgedClaimsAreRejected(t *testing.T) {
 		}
 	})
 	t.Run("pull beyond the sender's vector", func(t *testing.T) {
-		next := crdt.Op{Key: []byte("x"), Dot: crdt.Dot{Node: forged.Dot.Node, Counter: forged.Dot.Counter + 1}}
-		// The sender's own vector says it holds up to forged's counter.
-		err := a.c.checkPulled(t.Context(), &peer{name: "forger"}, forged.Dot.Node, forged.Dot.Counter-1, forged.Dot.Counter,
-			[]crdt.Op{forged, next})
-		if !errors.Is(err, ErrForged) {
-			t.Fatalf("ops beyond the sender's vector: %v, want ErrForged", err)
+		origin := b.st.Origin()
+		have := b.st.VersionVector()[origin]
+		real, err := b.st.OpsSince(origin, have-1, 1, 1<<20)
+		if err != nil || len(real) != 1 {
+			t.Fatalf("b's last op: %v, %v", real, err)
+		}
+		// The sender's own vector says it holds up to have: forged, one
+		// beyond, is cut off behind a real op and refused alone.
+		ops, err := a.c.checkPulled(t.Context(), &peer{name: "forger"}, origin, have-1, have, []crdt.Op{real[0], forged})
+		if err != nil || len(ops) != 1 || ops[0].Dot != real[0].Dot {
+			t.Fatalf("ops beyond the sender's vector: kept %v, %v; want only the real one", ops, err)
+		}
+		if _, err := a.c.checkPulled(t.Context(), &peer{name: "forger"}, origin, have, have, []crdt.Op{forged}); !errors.Is(err, ErrForged) {
+			t.Fatalf("only ops beyond the sender's vector: %v, want ErrForged", err)
 		}
 	})
 	t.Run("snapshot vector", func(t *testing.T) {

@@ -73,25 +73,33 @@ func (p *peer) endpointIP() string {
 }
 
 // checkPulled checks a batch pulled from p for origin after counter after:
-// only that origin, counters rising from after on, none beyond what p's
-// own vector (upTo) claims, and none its owner has not made.
-func (c *Cluster) checkPulled(ctx context.Context, p *peer, origin crdt.NodeID, after, upTo uint64, ops []crdt.Op) error {
+// only that origin, counters rising from after on, and none its owner has
+// not made. It returns the batch cut at what p's own vector claimed
+// (upTo): an honest peer's log may have grown since it answered its
+// vector, and what lies beyond is pulled in a later round, once claimed.
+// A batch with nothing within the claim is refused.
+func (c *Cluster) checkPulled(ctx context.Context, p *peer, origin crdt.NodeID, after, upTo uint64, ops []crdt.Op) ([]crdt.Op, error) {
 	last := after
-	for _, op := range ops {
+	for i, op := range ops {
 		switch {
 		case op.Dot.Node != origin:
-			return fmt.Errorf("%w: asked for %v, got %v", ErrForged, origin, op.Dot)
+			return nil, fmt.Errorf("%w: asked for %v, got %v", ErrForged, origin, op.Dot)
 		case op.Dot.Counter <= last:
-			return fmt.Errorf("%w: %v out of order (after counter %d)", ErrForged, op.Dot, last)
-		case op.Dot.Counter > upTo:
-			return fmt.Errorf("%w: %v beyond the %d the sender's own vector claims", ErrForged, op.Dot, upTo)
+			return nil, fmt.Errorf("%w: %v out of order (after counter %d)", ErrForged, op.Dot, last)
+		}
+		if op.Dot.Counter > upTo {
+			if i == 0 {
+				return nil, fmt.Errorf("%w: %v beyond the %d the sender's own vector claims", ErrForged, op.Dot, upTo)
+			}
+			ops = ops[:i]
+			break
 		}
 		last = op.Dot.Counter
 	}
 	if len(ops) == 0 {
-		return nil
+		return nil, nil
 	}
-	return c.checkClaims(ctx, crdt.VersionVector{origin: last}, p, "")
+	return ops, c.checkClaims(ctx, crdt.VersionVector{origin: last}, p, "")
 }
 
 // claimsOf is the highest counter of each origin in ops.
