@@ -1,5 +1,7 @@
 // Package v1alpha1 holds the YzmaCluster API: the desired shape of a Yzma
-// cluster (spec) and what the operator observed and is doing (status).
+// cluster (spec) and what the operator observed and is doing (status);
+// and the YzmaBackup API: a backup of a cluster into a file on a volume,
+// once or on a schedule, which a new cluster's spec.restoreFrom restores.
 //
 // +kubebuilder:object:generate=true
 // +groupName=db.yzma.io
@@ -23,7 +25,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &YzmaCluster{}, &YzmaClusterList{})
+	s.AddKnownTypes(GroupVersion, &YzmaCluster{}, &YzmaClusterList{}, &YzmaBackup{}, &YzmaBackupList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 )
 
 // YzmaClusterSpec is the desired state of a Yzma cluster.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.restoreFrom) == has(oldSelf.restoreFrom) && (!has(self.restoreFrom) || self.restoreFrom == oldSelf.restoreFrom)",message="restoreFrom can only be set when the cluster is created, and never changed"
 type YzmaClusterSpec struct {
 	// Replicas is the number of nodes. Lowering it makes each leaving node
 	// hand its data off (POST /cluster/leave) before its pod is removed,
@@ -67,6 +69,25 @@ type YzmaClusterSpec struct {
 	// PodTemplate adds scheduling and metadata settings to the node pods.
 	// +optional
 	PodTemplate PodTemplate `json:"podTemplate,omitempty"`
+
+	// RestoreFrom fills the new cluster from a backup: once its first node
+	// (pod 0) is ready, a Job "<name>-restore" uploads the backup's file
+	// into it, and the other nodes catch up from it. The Restored condition
+	// follows it. Set only at creation; write to the cluster only once
+	// Restored is True, since the restore needs an empty node.
+	// +optional
+	RestoreFrom *RestoreFrom `json:"restoreFrom,omitempty"`
+}
+
+// RestoreFrom names the backup a new cluster starts from.
+type RestoreFrom struct {
+	// Backup names a one-shot YzmaBackup of this namespace; the restore
+	// waits until it has Succeeded. Its target claim is mounted by the
+	// restore Job, so it must be mountable there (ReadWriteOnce claims:
+	// not by a backup Job at the same time).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Backup string `json:"backup"`
 }
 
 // TLS configures the nodes' certificates. The Secret in use (generated or
@@ -307,6 +328,10 @@ const (
 	// ConditionPaused is True while the yzma.io/pause annotation stops
 	// reconciling.
 	ConditionPaused = "Paused"
+	// ConditionRestored, on a cluster with spec.restoreFrom, is True once
+	// the backup was restored into it, and False with a reason until then
+	// (BackupNotReady, WaitingForNode, Restoring, RestoreFailed).
+	ConditionRestored = "Restored"
 )
 
 // ScaleDownPhase is the step a scale-down operation is at.
@@ -429,7 +454,7 @@ type YzmaClusterStatus struct {
 	// Degraded or Pending.
 	// +optional
 	Phase string `json:"phase,omitempty"`
-	// Conditions: Available, Progressing, Degraded, ScalingDown, ForceRemoved, Paused.
+	// Conditions: Available, Progressing, Degraded, ScalingDown, ForceRemoved, Paused, Restored.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

@@ -1,5 +1,5 @@
-// Command manager runs the Yzma operator: the YzmaCluster controller, with
-// leader election, health probes and Prometheus metrics.
+// Command manager runs the Yzma operator: the YzmaCluster and YzmaBackup
+// controllers, with leader election, health probes and Prometheus metrics.
 //
 // It runs in the cluster (config/manager) or on a laptop against a
 // kubeconfig; outside the cluster it reaches the node pods through the API
@@ -108,6 +108,12 @@ func run(args []string) int {
 		NeverMemberTimeout: *neverMember, StuckPodTimeout: *stuckPod,
 	}); err != nil {
 		log.Error(err, "set up the YzmaCluster controller")
+		return 1
+	}
+	if _, err := controller.NewBackupReconciler(mgr, controller.BackupOptions{
+		DefaultImage: *nodeImage, ClusterDomain: *clusterDomain,
+	}); err != nil {
+		log.Error(err, "set up the YzmaBackup controller")
 		return 1
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -50,6 +50,36 @@ func TestGeneratedRoleSecretVerbs(t *testing.T) {
 	}
 }
 
+// TestGeneratedRoleBackupVerbs: the manager may run the backup and
+// restore Jobs, read their pods' reports, and manage YzmaBackups (a
+// schedule creates and deletes its backups) and their status.
+func TestGeneratedRoleBackupVerbs(t *testing.T) {
+	raw, err := os.ReadFile("../../config/rbac/role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	convert(t, kubetest.DecodeAll(t, "config/rbac/role.yaml", raw)[0], &role)
+	for _, tt := range []struct {
+		group, resource string
+		want            []string
+	}{
+		{"batch", "jobs", []string{"create", "get", "list", "watch"}},
+		{"", "pods", []string{"get", "list"}},
+		{"db.yzma.io", "yzmabackups", []string{"create", "delete", "get", "list", "watch"}},
+		{"db.yzma.io", "yzmabackups/status", []string{"get", "update"}},
+		{"events.k8s.io", "events", []string{"create", "patch"}},
+	} {
+		got := verbs(role.Rules, tt.group, tt.resource)
+		for _, v := range tt.want {
+			if !slices.Contains(got, v) {
+				t.Errorf("config/rbac/role.yaml grants %v on %s %q, want %v among them", got, tt.resource, tt.group, tt.want)
+				break
+			}
+		}
+	}
+}
+
 // TestDefaultInstallWatchesAllNamespaces: config/default binds the
 // generated ClusterRole and sets no WATCH_NAMESPACE.
 func TestDefaultInstallWatchesAllNamespaces(t *testing.T) {
@@ -100,8 +130,8 @@ func TestNamespacedInstall(t *testing.T) {
 			}
 		}
 	}
-	if len(kubetest.Find(objs, "CustomResourceDefinition", "")) != 1 {
-		t.Error("the CRD is missing")
+	if n := len(kubetest.Find(objs, "CustomResourceDefinition", "")); n != 2 {
+		t.Errorf("%d CRDs, want 2 (YzmaCluster, YzmaBackup)", n)
 	}
 
 	roles := kubetest.Find(objs, "Role", managerRole)
@@ -149,16 +179,19 @@ func TestNamespacedInstall(t *testing.T) {
 }
 
 // secretVerbs returns the verbs rules grant on core Secrets, sorted.
-func secretVerbs(rules []rbacv1.PolicyRule) []string {
-	var verbs []string
+func secretVerbs(rules []rbacv1.PolicyRule) []string { return verbs(rules, "", "secrets") }
+
+// verbs returns the verbs rules grant on resource of group, sorted.
+func verbs(rules []rbacv1.PolicyRule, group, resource string) []string {
+	var out []string
 	for _, r := range rules {
-		if (slices.Contains(r.APIGroups, "") || slices.Contains(r.APIGroups, "*")) &&
-			(slices.Contains(r.Resources, "secrets") || slices.Contains(r.Resources, "*")) {
-			verbs = append(verbs, r.Verbs...)
+		if (slices.Contains(r.APIGroups, group) || slices.Contains(r.APIGroups, "*")) &&
+			(slices.Contains(r.Resources, resource) || slices.Contains(r.Resources, "*")) {
+			out = append(out, r.Verbs...)
 		}
 	}
-	slices.Sort(verbs)
-	return slices.Compact(verbs)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // managerEnv returns the value of the manager container's environment

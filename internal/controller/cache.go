@@ -1,6 +1,7 @@
 package controller
 
 import (
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -17,6 +18,10 @@ import (
 //     (nodeCacheSelector). The reconciler lists both by those labels
 //     (observe.go, volumes.go) and maps pod events by them (podToCluster),
 //     so no other pod or claim in the cluster is held in memory.
+//   - Jobs only when they are the operator's backup and restore Jobs
+//     (app.kubernetes.io/name=yzma, managed by the operator, jobLabels);
+//     their pods are not cached: the reconcilers read the finished one's
+//     report through the APIReader.
 //   - No Secrets: the reconciler reads them one by one through the
 //     APIReader (secrets.go) and does not watch them, so the manager needs
 //     neither list nor watch on Secrets (only get, and create and update
@@ -27,6 +32,7 @@ func CacheOptions(namespaces []string) cache.Options {
 	o := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Pod{}:                   nodes,
 		&corev1.PersistentVolumeClaim{}: nodes,
+		&batchv1.Job{}:                  {Label: labels.SelectorFromSet(labels.Set{labelName: appName, labelManagedBy: managerName})},
 	}}
 	if len(namespaces) > 0 {
 		o.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))

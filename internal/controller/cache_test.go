@@ -35,8 +35,8 @@ func TestCacheOptions(t *testing.T) {
 	if o := CacheOptions([]string{}); o.DefaultNamespaces != nil {
 		t.Errorf("empty namespaces: DefaultNamespaces %v, want nil", o.DefaultNamespaces)
 	}
-	// Only pods and claims have settings, both a label selector and the
-	// default namespaces; Secrets have none, as they are never cached.
+	// Only pods, claims and Jobs have settings, all a label selector and
+	// the default namespaces; Secrets have none, as they are never cached.
 	var kinds []string
 	for obj, by := range all.ByObject {
 		gvk, err := apiutil.GVKForObject(obj, testScheme)
@@ -49,6 +49,22 @@ func TestCacheOptions(t *testing.T) {
 		}
 		if by.Label == nil {
 			t.Errorf("%s: no label selector", gvk.Kind)
+			continue
+		}
+		if gvk.Kind == "Job" { // the backup and restore Jobs, no other
+			for _, tt := range []struct {
+				labels map[string]string
+				want   bool
+			}{
+				{jobLabels("db", componentBackup), true},
+				{jobLabels("db", componentRestore), true},
+				{map[string]string{labelName: appName}, false},
+				{map[string]string{"app": "other"}, false},
+			} {
+				if got := by.Label.Matches(labels.Set(tt.labels)); got != tt.want {
+					t.Errorf("Job selector %q on %v: %v, want %v", by.Label, tt.labels, got, tt.want)
+				}
+			}
 			continue
 		}
 		for _, tt := range []struct {
@@ -68,8 +84,8 @@ func TestCacheOptions(t *testing.T) {
 		}
 	}
 	slices.Sort(kinds)
-	if !slices.Equal(kinds, []string{"PersistentVolumeClaim", "Pod"}) {
-		t.Errorf("ByObject kinds %v, want PersistentVolumeClaim and Pod", kinds)
+	if !slices.Equal(kinds, []string{"Job", "PersistentVolumeClaim", "Pod"}) {
+		t.Errorf("ByObject kinds %v, want Job, PersistentVolumeClaim and Pod", kinds)
 	}
 
 	some := CacheOptions([]string{"a", "b"})

@@ -73,3 +73,46 @@ func setCondition(c *yzmav1.YzmaCluster, typ string, ok bool, reason, format str
 		Type: typ, Status: status, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: c.Generation,
 	})
 }
+
+// Reasons of a YzmaBackup's Complete condition and of its events.
+const (
+	reasonSuspended           = "Suspended" // also of the Scheduled condition
+	reasonClusterNotFound     = "ClusterNotFound"
+	reasonClusterNotAvailable = "ClusterNotAvailable"
+	reasonClaimNotFound       = "ClaimNotFound"
+	reasonRunning             = "Running"
+	reasonBackupStarted       = "BackupStarted"
+	reasonBackupSucceeded     = "BackupSucceeded"
+	reasonBackupFailed        = "BackupFailed"
+	reasonBadReport           = "BadReport" // also of the Restored condition
+)
+
+// Reasons of a scheduled YzmaBackup's Scheduled condition and of its
+// events.
+const (
+	reasonScheduled       = "Scheduled"
+	reasonInvalidSchedule = "InvalidSchedule"
+	reasonBackupScheduled = "BackupCreated"
+	reasonBackupPruned    = "BackupDeleted"
+)
+
+// Reasons of a YzmaCluster's Restored condition and of restore events.
+const (
+	reasonBackupNotReady = "BackupNotReady"
+	reasonWaitingForNode = "WaitingForNode"
+	reasonRestoring      = "Restoring"
+	reasonRestored       = "Restored"
+	reasonRestoreFailed  = "RestoreFailed"
+)
+
+// setBackupCondition sets one condition of b, True when ok, for b's
+// generation.
+func setBackupCondition(b *yzmav1.YzmaBackup, typ string, ok bool, reason, format string, args ...any) {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: b.Generation,
+	})
+}

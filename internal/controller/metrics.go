@@ -30,6 +30,18 @@ var (
 		Name: "yzma_operator_members",
 		Help: "Alive members of each YzmaCluster, as a ready node reports them.",
 	}, []string{"namespace", "name"})
+	backupsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "yzma_operator_backups_total",
+		Help: "One-shot backups finished, by result: succeeded, failed.",
+	}, []string{"result"})
+	backupLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "yzma_operator_backup_last_success_timestamp_seconds",
+		Help: "When the last successful backup of each YzmaCluster was taken (Unix time).",
+	}, []string{"namespace", "name"})
+	restoresTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "yzma_operator_restores_total",
+		Help: "Restores into new clusters finished, by result: succeeded, failed.",
+	}, []string{"result"})
 	scaleDownPhaseStarted = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "yzma_operator_scaledown_phase_started_timestamp_seconds",
 		Help: "When the scale-down step in progress of each YzmaCluster entered its phase (Unix time), by leaving pod and phase; absent while none runs.",
@@ -49,8 +61,10 @@ func forgetClusterMetrics(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "name": name}
 	scaleDownPhaseStarted.DeletePartialMatch(labels)
 	clusterMembers.DeletePartialMatch(labels)
+	backupLastSuccess.DeletePartialMatch(labels)
 }
 
 func init() {
-	metrics.Registry.MustRegister(scaleDownSteps, leaveAttempts, leaveFailures, leaveDuration, clusterMembers, scaleDownPhaseStarted)
+	metrics.Registry.MustRegister(scaleDownSteps, leaveAttempts, leaveFailures, leaveDuration, clusterMembers, scaleDownPhaseStarted,
+		backupsTotal, backupLastSuccess, restoresTotal)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -125,6 +126,10 @@ func NewReconciler(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// The restore Job (restore.go), the backup it restores from, and that
+// Job's pod for its report, read through the APIReader.
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=db.yzma.io,resources=yzmabackups,verbs=get;list;watch
 
 // Reconcile brings one YzmaCluster's children to its spec, one step per
 // file (see the package documentation), and records the status.
@@ -184,6 +189,7 @@ func (r *Reconciler) steps() []step {
 		r.observe,                      // observe.go again: the status shows what was applied
 		r.refreshMembers,               // members.go
 		r.rejoinLeftNodes,              // rejoin.go
+		r.reconcileRestore,             // restore.go: last, it never holds up the rest
 	}
 }
 
@@ -224,8 +230,9 @@ func (r *Reconciler) event(c *yzmav1.YzmaCluster, typ, reason, action, format st
 }
 
 // SetupWithManager registers the reconciler (NewReconciler calls it): it
-// watches YzmaClusters, their children, their pods (only Yzma's are
-// cached, see CacheOptions) and finished leave calls.
+// watches YzmaClusters, their children (the restore Job too), their pods
+// (only Yzma's are cached, see CacheOptions), the YzmaBackups clusters
+// restore from, and finished leave calls.
 //
 // It does not watch Secrets, so that the operator needs neither list nor
 // watch on them, and none is cached: every pass reads the ones the pods
@@ -241,7 +248,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&batchv1.Job{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
+		Watches(&yzmav1.YzmaBackup{}, handler.EnqueueRequestsFromMapFunc(r.backupToClusters)).
 		WatchesRawSource(source.Channel(r.leaves.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(crcontroller.Options{
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, resyncInterval),
