@@ -141,6 +141,7 @@ func newRootCmd(lookupEnv func(string) (string, bool)) *cobra.Command {
 	f.StringVar(&g.tls.Key, "key", env("YZMA_KEY"), "client key `file` (env YZMA_KEY)")
 	f.StringVar(&g.tls.ServerName, "server-name", g.tls.ServerName, "name the node's certificate must hold (default: the host of --server)")
 	f.DurationVar(&g.timeout, "timeout", 30*time.Second, "timeout of each request")
-	root.AddCommand(newGetCmd(g), newPutCmd(g), newDelCmd(g), newListCmd(g), newWatchCmd(g), newRejoinCmd(g))
+	root.AddCommand(newGetCmd(g), newPutCmd(g), newDelCmd(g), newListCmd(g), newWatchCmd(g), newRejoinCmd(g),
+		newBackupCmd(g), newRestoreCmd(g))
 	return root
 }
