@@ -19,6 +19,8 @@
 //	POST   /cluster/join           no body, {} or no Peers: rejoin after a leave (no-op on a member)
 //	POST   /cluster/leave          hand the data off and leave; again: the same result, re-announced
 //	GET    /cluster/digest         {"Digest":"<hex>","Keys":n}: a hash of the whole key state
+//	GET    /backup                 a point-in-time backup (not an envelope; backup.go)
+//	POST   /restore                body: a backup; merged into this node if it is empty (409 otherwise)
 //
 // Keys are arbitrary bytes (1 to store.MaxKeyLen), percent-encoded in the
 // path. Everything after "/keys/" is the key, taken from the escaped path and
@@ -64,6 +66,17 @@
 // peers (no body, {} or "Peers":[]) makes it rejoin through its configured
 // seeds: it answers the members once the node caught up and is ready, and
 // on a node that has not left it changes nothing.
+//
+// Backups. GET /backup answers application/vnd.yzma.backup with
+// Content-Length, X-Yzma-Backup-Sha256 and X-Yzma-Backup-Keys: the node
+// first pulls what its live members hold (503 when one fails to answer),
+// then reads its data in one transaction into a spooled file, so the
+// backup is one instant and a slow download holds no transaction. One at
+// a time per node (503 with Retry-After). POST /restore takes that body,
+// checks its checksum before merging anything (400 when damaged, 413 past
+// Options.MaxRestoreBytes), and only into a node holding no data (409).
+// The upload may take as long as it needs while it keeps coming (a stall
+// of 30 s ends it): ReadTimeout does not bound it.
 //
 // Request bodies are capped (Options.MaxBodyBytes, 413 beyond).
 //
