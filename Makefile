@@ -36,6 +36,7 @@ FUZZ_TARGETS ?= \
 	./node/cluster:FuzzDecodeOps \
 	./node/cluster:FuzzDecodeCompressedOps \
 	./node/store:FuzzSnapshotDecode \
+	./node/store:FuzzCheckBackup \
 	./node/creds:FuzzParse
 
 .PHONY: all
