@@ -1,4 +1,4 @@
-// Package controller holds the YzmaCluster reconciler.
+// Package controller holds the YzmaCluster and YzmaBackup reconcilers.
 //
 // Each reconcile pass runs the steps below in order (Reconciler.steps), one
 // file per step, all with one signature: a method taking the context and
@@ -18,6 +18,8 @@
 //	observe.go         again, after the changes
 //	members.go         the membership as a ready node reports it
 //	rejoin.go          nodes that left but belong to the cluster asked to rejoin
+//	restore.go         spec.restoreFrom: the restore Job into pod 0, the
+//	                   Restored condition (last: it never holds up the rest)
 //
 // Before the steps, the yzma.io/pause annotation stops the pass (pause.go).
 // The manager caches only the nodes' pods and claims, never Secrets
@@ -67,4 +69,40 @@
 // moves to a new template, and a pod of an outdated revision stuck unready
 // is restarted so a fixed spec rolls out. Pods are reached through the NodeClient
 // interface (nodeclient.go), directly or through the API server's pod proxy.
+//
+// # Backups
+//
+// The YzmaBackup reconciler (backup_controller.go) has its own steps, on
+// its own pass state (backupPass), in the same style:
+//
+//	backup_schedule.go   a schedule (spec.schedule): creates the one-shot
+//	                     backup of each due time, requeues for the next
+//	backup_retention.go  a schedule: deletes its backups beyond spec.keep
+//	backup_observe.go    a one-shot backup: its Job as it is
+//	backup_cluster.go    waits (Pending) for the cluster to be Available
+//	backup_job.go        the backup Job
+//	backup_result.go     the Job's outcome and report into the status
+//
+// Backups and restores run the node image's /yzmactl in a Job (jobs.go),
+// never in the operator: the data goes from a node to a volume without
+// passing through the manager, and the Job mounts the cluster's
+// credentials as the node pods do (the CA and the tokens only). The
+// command writes a one-line JSON report to its termination message; the
+// reconcilers read it from the finished pod through the APIReader (the
+// Jobs are cached by their labels, their pods are not). A backup is taken
+// through the client Service, from whichever ready node answers; a
+// restore goes to pod 0 by its name in the headless Service, and the
+// other nodes replicate from it. A Job that fails is retried by the Job
+// controller (backoffLimit), then the YzmaBackup is Failed for good (create
+// another) and a restore RestoreFailed until its Job is deleted, which
+// starts a new one.
+//
+// A schedule works as a CronJob with concurrencyPolicy Allow and no
+// startingDeadlineSeconds would, with two differences: of due times
+// missed while the operator was down (or the schedule suspended) only the
+// latest runs, at once, and at most one; and the backups it creates are
+// YzmaBackups ("<schedule>-<YYYYMMDDHHMMSS>", its children), whose Jobs
+// also delete the schedule's files beyond spec.keep. The reconciler tells
+// the time by an injected clock (BackupOptions.Clock), which the tests
+// drive. Deleting a backup object leaves its file.
 package controller
