@@ -35,6 +35,9 @@ type container struct {
 	env   []string
 	dir   string
 	paths pathMap
+	// termPath is the host file of the terminationMessagePath
+	// (termination.go).
+	termPath string
 	// rootfs is the root directory of the container's image, unpacked
 	// from an image archive, where its programs are found (exec actions
 	// too); "" when the image map gave a host binary.
@@ -117,6 +120,10 @@ func (rt *podRuntime) runOnce(c *container) (int, error) {
 	if err != nil {
 		return rt.startFailed(c, err)
 	}
+	if err := c.resetTerminationFile(); err != nil {
+		_ = out.Close() // nothing was written to it
+		return rt.startFailed(c, err)
+	}
 	cmd := exec.Command(c.bin, c.args...)
 	cmd.Env, cmd.Dir = c.env, c.dir
 	cmd.Stdout, cmd.Stderr = out, out
@@ -169,7 +176,7 @@ func (rt *podRuntime) runOnce(c *container) (int, error) {
 	code, reason, signal := exitStatus(status)
 	rt.mu.Lock()
 	term := &corev1.ContainerStateTerminated{
-		ExitCode: int32(code), Signal: int32(signal), Reason: reason,
+		ExitCode: int32(code), Signal: int32(signal), Reason: reason, Message: c.terminationMessage(code),
 		StartedAt: now, FinishedAt: metav1.Now(), ContainerID: containerID(pid),
 	}
 	c.state = corev1.ContainerState{Terminated: term}

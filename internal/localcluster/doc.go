@@ -111,7 +111,10 @@
 //     tokens): files written once when the Pod starts, under the Pod's
 //     directory;
 //   - emptyDir: a directory under the Pod's directory;
-//   - hostPath: the path itself.
+//   - hostPath: the path itself;
+//   - a container's terminationMessagePath (by default
+//     /dev/termination-log): the file <container>.termination-log in the
+//     Pod's directory (see Termination messages below).
 //
 // subPath and subPathExpr select a subdirectory. readOnly is not enforced.
 // Claims without a class get the default StorageClass, "standard", whose
@@ -141,6 +144,19 @@
 // signal, so they die with the cluster (Cluster.Stop) and with the process
 // that started it; etcd and kube-apiserver get the parent-death signal through
 // setpriv(1) when it is installed.
+//
+// # Termination messages
+//
+// Each run of a container starts with its terminationMessagePath file
+// empty (the path is rewritten in its arguments and environment as a
+// mountPath is, so a program told "--report /dev/termination-log" writes
+// the Pod's own file). When the process exits, the file's first 4096
+// bytes become the message of the container's terminated state, which
+// becomes its lastState's after a restart, as with a kubelet. With
+// terminationMessagePolicy FallbackToLogsOnError, a run that failed and
+// left the file empty gets the tail of its log instead: its last 2048
+// bytes, of those the last 80 lines. A program that opens the real
+// /dev/termination-log by a path it builds itself writes nowhere useful.
 //
 // # Exec and port-forward
 //

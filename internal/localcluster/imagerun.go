@@ -180,6 +180,7 @@ func (rt *podRuntime) prepareFromImage(o objects, c *container, img *unpackedIma
 	if err != nil {
 		return configErrorf("CreateContainerConfigError", "%v", err)
 	}
+	c.addTerminationFile(&paths, rt.dir)
 	argv := imageArgv(img.config, c.spec.Command, c.spec.Args, own.get)
 	if len(argv) == 0 {
 		return configErrorf("CreateContainerError", "image %s has no entrypoint and the container no command", c.spec.Image)

@@ -116,6 +116,7 @@ func (rt *podRuntime) prepare() error {
 		if err != nil {
 			return configErrorf("CreateContainerConfigError", "%v", err)
 		}
+		c.addTerminationFile(&paths, rt.dir)
 		c.args = make([]string, len(args))
 		for i, a := range args {
 			c.args[i] = paths.rewrite(expand(a, env.get))

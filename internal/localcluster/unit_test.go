@@ -1,6 +1,9 @@
 package localcluster
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -135,5 +138,44 @@ func TestLeaseBlock(t *testing.T) {
 	defer release3()
 	if first3 != first1 {
 		t.Errorf("released block %s not reused (got %s)", first1, first3)
+	}
+}
+
+func TestLogTail(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	lines := func(from, to int) string {
+		var b strings.Builder
+		for i := from; i <= to; i++ {
+			fmt.Fprintf(&b, "l%d\n", i)
+		}
+		return b.String()
+	}
+	for _, tt := range []struct {
+		name, content string
+		bytes         int64
+		lines         int
+		want          string
+	}{
+		{"short", "a\nb\n", 2048, 80, "a\nb\n"},
+		{"no newline at the end", "a\nb", 2048, 1, "b"},
+		{"last lines", lines(1, 100), 2048, 80, lines(21, 100)},
+		{"last bytes", strings.Repeat("y", 3000), 2048, 80, strings.Repeat("y", 2048)},
+		{"empty", "", 2048, 80, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(logTail(write(tt.name, tt.content), tt.bytes, tt.lines)); got != tt.want {
+				t.Errorf("%q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got := logTail(filepath.Join(dir, "missing"), 10, 10); got != nil {
+		t.Errorf("missing file: %q", got)
 	}
 }

@@ -58,18 +58,24 @@ type access struct {
 // access reads the sample's generated auth and TLS Secrets.
 func (k *kube) access(t *testing.T) access {
 	t.Helper()
+	return k.accessOf(t, sample)
+}
+
+// accessOf reads the generated auth and TLS Secrets of a cluster.
+func (k *kube) accessOf(t *testing.T, cluster string) access {
+	t.Helper()
 	var auth, certs corev1.Secret
 	for _, s := range []struct {
 		name string
 		into *corev1.Secret
-	}{{sample + "-auth", &auth}, {sample + "-tls", &certs}} {
+	}{{cluster + "-auth", &auth}, {cluster + "-tls", &certs}} {
 		if err := k.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: s.name}, s.into); err != nil {
 			t.Fatalf("the operator's Secret %s: %v", s.name, err)
 		}
 	}
 	tok, err := creds.FirstReadWrite(auth.Data["tokens"])
 	if err != nil {
-		t.Fatalf("Secret %s-auth: %v", sample, err)
+		t.Fatalf("Secret %s-auth: %v", cluster, err)
 	}
 	return access{token: tok, ca: certs.Data["ca.crt"]}
 }
@@ -84,8 +90,18 @@ func (a access) tlsConfig(t *testing.T, serverName string) *tls.Config {
 }
 
 // podDNSName is the name a node's certificate is checked against: its pod
-// under the headless Service.
-func podDNSName(pod string) string { return pod + "." + sample + "-peers." + ns + ".svc.cluster.local" }
+// under its cluster's headless Service.
+func podDNSName(pod string) string {
+	return pod + "." + clusterOf(pod) + "-peers." + ns + ".svc.cluster.local"
+}
+
+// clusterOf is the YzmaCluster of a node pod: its name without the ordinal.
+func clusterOf(pod string) string { return pod[:max(strings.LastIndexByte(pod, '-'), 0)] }
+
+// labelsOf select the node pods of a cluster.
+func labelsOf(cluster string) map[string]string {
+	return map[string]string{"app.kubernetes.io/name": "yzma", "app.kubernetes.io/instance": cluster}
+}
 
 // podClient is an HTTPS client of one pod's IP, verifying its name.
 func (k *kube) podClient(t *testing.T, a access, pod string) *http.Client {
@@ -134,8 +150,14 @@ func (k *kube) nodeAPIs(t *testing.T, ns string) map[string]*nodeclient.Client {
 // nodeAPIsWith is nodeAPIs with the given CA and token.
 func (k *kube) nodeAPIsWith(t *testing.T, ns string, a access) map[string]*nodeclient.Client {
 	t.Helper()
+	return k.nodeAPIsOf(t, ns, sample, a)
+}
+
+// nodeAPIsOf is nodeAPIsWith for the pods of another cluster.
+func (k *kube) nodeAPIsOf(t *testing.T, ns, cluster string, a access) map[string]*nodeclient.Client {
+	t.Helper()
 	out := map[string]*nodeclient.Client{}
-	for _, p := range k.pods(t, ns, podLabels) {
+	for _, p := range k.pods(t, ns, labelsOf(cluster)) {
 		base, hc := fmt.Sprintf("%s/api/v1/namespaces/%s/pods/https:%s:8080/proxy", strings.TrimSuffix(k.cfg.Host, "/"), ns, p.Name), k.hc
 		if !plat.podProxy() {
 			if p.Status.PodIP == "" {
@@ -156,10 +178,12 @@ func (k *kube) nodeAPIsWith(t *testing.T, ns string, a access) map[string]*nodec
 	return out
 }
 
-// nodeAPI is nodeAPIs' client of one pod.
+// nodeAPI is nodeAPIs' client of one pod, of the sample or another
+// cluster, with that cluster's CA and token.
 func (k *kube) nodeAPI(t *testing.T, ns, pod string) *nodeclient.Client {
 	t.Helper()
-	c := k.nodeAPIs(t, ns)[pod]
+	cluster := clusterOf(pod)
+	c := k.nodeAPIsOf(t, ns, cluster, k.accessOf(t, cluster))[pod]
 	if c == nil {
 		t.Fatalf("pod %s has no address", pod)
 	}

@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
@@ -36,10 +37,14 @@ import (
 const (
 	ns     = "yzma-e2e"
 	sample = "yzma-sample"
+	// restored is the cluster restored from a backup of the sample, and
+	// backupClaim the claim the backup is written to.
+	restored    = "yzma-restored"
+	backupClaim = "yzma-backups"
 )
 
 // selector of the sample's pods.
-var podLabels = map[string]string{"app.kubernetes.io/name": "yzma", "app.kubernetes.io/instance": sample}
+var podLabels = labelsOf(sample)
 
 // TestJourney is a user's journey with the operator, step by step; each
 // step builds on the previous one.
@@ -164,6 +169,67 @@ func TestJourney(t *testing.T) {
 			keys := keyRange("a", 1000)
 			k.writeKeys(t, ns, keys, randomPod(sample, 3))
 			written = append(written, keys...)
+			return ctx
+		}).
+		Assess("a YzmaBackup restores into a new cluster: every key, no deleted one, new node IDs", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			// Keys deleted before the backup must stay deleted.
+			deleted := written[:20]
+			written = slices.Clone(written[20:])
+			node := k.nodeAPI(t, ns, sample+"-0")
+			for _, key := range deleted {
+				if err := retry(ctx, func() error { return node.Delete(ctx, key) }); err != nil {
+					t.Fatalf("delete %s: %v", key, err)
+				}
+			}
+			for _, pod := range []string{sample + "-0", sample + "-1", sample + "-2"} {
+				waitFor(t, pod+" without the deleted keys", time.Minute, func() bool {
+					return len(k.missingKeys(t, ns, pod, deleted)) == len(deleted)
+				})
+			}
+
+			backup := restoreFromBackup(ctx, t, k)
+			if backup.Status.Keys < int64(len(written)) {
+				t.Errorf("the backup holds %d keys, want at least the %d written", backup.Status.Keys, len(written))
+			}
+			for _, pod := range []string{restored + "-0", restored + "-1"} {
+				k.holdsAll(t, ns, pod, written, 2*time.Minute)
+				if kept := len(deleted) - len(k.missingKeys(t, ns, pod, deleted)); kept > 0 {
+					t.Errorf("%s holds %d keys deleted before the backup", pod, kept)
+				}
+			}
+			var before, after []string
+			waitFor(t, "both clusters' node IDs in their status", time.Minute, func() bool {
+				before, after = nodeIDs(k.cluster(t, ns, sample)), nodeIDs(k.cluster(t, ns, restored))
+				return len(before) == 3 && len(after) == 2
+			}, func() string { return fmt.Sprintf("%v and %v", before, after) })
+			for _, id := range after {
+				if slices.Contains(before, id) {
+					t.Errorf("node ID %s is in both clusters: %v, %v", id, before, after)
+				}
+			}
+			if id := backup.Status.Node; !slices.Contains(before, id) {
+				t.Errorf("the backup was taken from node %q, not one of %v", id, before)
+			}
+
+			// The restored cluster, its claims, the backup and its claim go.
+			if err := k.Delete(ctx, k.cluster(t, ns, restored)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the restored cluster's pods gone", 2*time.Minute, func() bool { return len(k.pods(t, ns, labelsOf(restored))) == 0 })
+			if err := k.DeleteAllOf(ctx, &corev1.PersistentVolumeClaim{}, client.InNamespace(ns), client.MatchingLabels(labelsOf(restored))); err != nil {
+				t.Errorf("delete the restored cluster's claims: %v", err)
+			}
+			if err := k.Delete(ctx, backup); err != nil {
+				t.Errorf("delete the backup: %v", err)
+			}
+			waitFor(t, "the backup Job's pods gone", time.Minute, func() bool {
+				var pods corev1.PodList
+				return k.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"batch.kubernetes.io/job-name": backup.Name + "-backup"}) == nil &&
+					len(pods.Items) == 0
+			})
+			if err := k.Delete(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: backupClaim}}); err != nil {
+				t.Errorf("delete the backup claim: %v", err)
+			}
 			return ctx
 		}).
 		Assess("kubectl scale to 5: the new pods join and hold all 1,000 keys", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -539,6 +605,82 @@ func TestJourney(t *testing.T) {
 		}).
 		Feature()
 	testenv.Test(t, journey)
+}
+
+// restoreFromBackup backs the sample up into a new claim with a
+// YzmaBackup, waits for it to succeed, then creates the YzmaCluster
+// restored with 2 nodes from it and waits until it is Restored and
+// Available. It returns the backup.
+func restoreFromBackup(ctx context.Context, t *testing.T, k *kube) *yzmav1.YzmaBackup {
+	t.Helper()
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: backupClaim},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if err := k.Create(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	backup := &yzmav1.YzmaBackup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "journey"},
+		Spec: yzmav1.YzmaBackupSpec{Cluster: sample, Target: yzmav1.BackupTarget{
+			PersistentVolumeClaim: yzmav1.BackupClaim{ClaimName: backupClaim},
+		}},
+	}
+	if err := k.Create(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(backup)
+	waitFor(t, "the backup Succeeded", 3*time.Minute, func() bool {
+		if err := k.Get(ctx, key, backup); err != nil {
+			t.Fatal(err)
+		}
+		if backup.Status.Phase == yzmav1.BackupFailed {
+			t.Fatalf("the backup failed: %+v", backup.Status.Conditions)
+		}
+		return backup.Status.Phase == yzmav1.BackupSucceeded
+	}, func() string { return fmt.Sprintf("status %+v", backup.Status) })
+	st := backup.Status
+	if st.Size <= 0 || len(st.Checksum) != len("sha256:")+64 || !strings.HasPrefix(st.Checksum, "sha256:") || st.File != "journey.yzb" {
+		t.Errorf("backup status %+v: want a size, a sha256: checksum and the file journey.yzb", st)
+	}
+	if out, err := plat.kubectl(ctx, "-n", ns, "get", "yb", "-o", "wide"); err != nil || !strings.Contains(string(out), "Succeeded") {
+		t.Errorf("kubectl get yb: %v\n%s", err, out)
+	} else {
+		t.Logf("kubectl get yb -o wide:\n%s", out)
+	}
+
+	c := &yzmav1.YzmaCluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: restored},
+		Spec:       yzmav1.YzmaClusterSpec{Replicas: ptr.To[int32](2), RestoreFrom: &yzmav1.RestoreFrom{Backup: backup.Name}},
+	}
+	if err := k.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new cluster Restored and Available with 2 ready nodes", 5*time.Minute, func() bool {
+		c = k.cluster(t, ns, restored)
+		if cond := meta.FindStatusCondition(c.Status.Conditions, yzmav1.ConditionRestored); cond != nil && cond.Reason == "RestoreFailed" {
+			t.Fatalf("the restore failed: %s", cond.Message)
+		}
+		return meta.IsStatusConditionTrue(c.Status.Conditions, yzmav1.ConditionRestored) &&
+			meta.IsStatusConditionTrue(c.Status.Conditions, yzmav1.ConditionAvailable) && c.Status.ReadyReplicas == 2
+	}, func() string { return fmt.Sprintf("status %+v", c.Status) })
+	t.Logf("restored: %s", meta.FindStatusCondition(c.Status.Conditions, yzmav1.ConditionRestored).Message)
+	return backup
+}
+
+// nodeIDs are the node IDs of a cluster's members, as its status lists
+// them.
+func nodeIDs(c *yzmav1.YzmaCluster) []string {
+	var ids []string
+	for _, m := range c.Status.Members {
+		if m.NodeID != "" && m.State == "alive" {
+			ids = append(ids, m.NodeID)
+		}
+	}
+	return ids
 }
 
 // claims lists the sample's PersistentVolumeClaims that are not being
