@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -464,5 +466,35 @@ func TestBackupSpecValidation(t *testing.T) {
 				t.Errorf("update: %v, want error %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestBackupSamples: config/samples' backups, their claim and the cluster
+// restored from one hold only known fields and are accepted by the API
+// server.
+func TestBackupSamples(t *testing.T) {
+	ns := newNamespace(t)
+	raw, err := os.ReadFile("../../config/samples/db_v1alpha1_yzmabackup.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := kubetest.DecodeAll(t, "the backup samples", raw)
+	kinds := map[string]int{}
+	for _, u := range objs {
+		kinds[u.GetKind()]++
+		obj, err := testScheme.New(u.GroupVersionKind())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, obj, true); err != nil {
+			t.Errorf("%s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+		u.SetNamespace(ns)
+		if err := k8s.Create(context.Background(), u); err != nil {
+			t.Errorf("create %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+	}
+	if kinds["YzmaBackup"] != 2 || kinds["YzmaCluster"] != 1 || kinds["PersistentVolumeClaim"] != 1 {
+		t.Errorf("sample kinds %v, want a claim, two backups and a restored cluster", kinds)
 	}
 }
