@@ -23,8 +23,12 @@ type YzmaBackupSpec struct {
 	// such as "@daily" or "@every 6h"; times are UTC unless it starts with
 	// "CRON_TZ=<zone> "), makes this a scheduled backup: it runs no backup
 	// itself but creates a one-shot YzmaBackup "<name>-<YYYYMMDDHHMMSS>"
-	// at each due time. A schedule that does not parse is reported in the
-	// Scheduled condition. Unset: this is a one-shot backup, run once.
+	// at each due time. Due times missed while the operator was down come
+	// to one backup, for the latest of them, created at once (as a CronJob
+	// without startingDeadlineSeconds would); a backup still running when
+	// the next is due does not delay it. A schedule that does not parse is
+	// reported in the Scheduled condition. Unset: this is a one-shot
+	// backup, run once.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +optional
