@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
+
 	"github.com/yzma/yzma/internal/testpki"
 	"github.com/yzma/yzma/node"
 	"github.com/yzma/yzma/node/api"
@@ -302,5 +304,36 @@ func TestTLSAndPodDefaults(t *testing.T) {
 	}
 	if r := outside.run("", "get", "k", "--token", "admin", "--cacert", files.CA); r.code != exitError || !strings.Contains(r.stderr, "certificate") {
 		t.Fatalf("the node's IP is not its certificate's name: %d %q", r.code, r.stderr)
+	}
+}
+
+// TestDNSServer: --dns-server (YZMA_DNS_SERVER, as the local Kubernetes
+// gives every container) resolves --server's host.
+func TestDNSServer(t *testing.T) {
+	c := newCtl(t, httpapi.Options{})
+	c.ok("v", "put", "k")
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if q.Question[0].Name == "yzma.cluster.test." && q.Question[0].Qtype == dns.TypeA {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5},
+				A: net.ParseIP("127.0.0.1")})
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(c.env["YZMA_SERVER"], "http://"))
+	c.env["YZMA_SERVER"] = "http://yzma.cluster.test:" + port
+	if r := c.run("", "get", "k"); r.code != exitError {
+		t.Fatalf("without the DNS server: %+v", r)
+	}
+	c.env["YZMA_DNS_SERVER"] = pc.LocalAddr().String()
+	if got := c.ok("", "get", "k"); got != "v" {
+		t.Fatalf("get through the DNS server: %q", got)
 	}
 }

@@ -70,25 +70,41 @@ func localToken(lookupEnv func(string) (string, bool)) string {
 
 // globals are the flags every command shares.
 type globals struct {
-	server  string
-	token   string
-	timeout time.Duration
-	tls     client.TLSFiles
+	server    string
+	token     string
+	timeout   time.Duration
+	tls       client.TLSFiles
+	dnsServer string // host:port; empty: the system's resolver
 }
 
 // client builds the API client the flags describe.
 func (g *globals) client() (*client.Client, error) {
-	hc := &http.Client{Timeout: g.timeout}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if strings.HasPrefix(g.server, "https:") {
 		cfg, err := g.tls.Config()
 		if err != nil {
 			return nil, err
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = cfg
-		hc.Transport = tr
 	}
+	if g.dnsServer != "" {
+		tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, Resolver: dnsResolver(g.dnsServer)}).DialContext
+	}
+	hc := &http.Client{Timeout: g.timeout, Transport: tr}
 	return client.New(g.server, client.WithBearerToken(g.token), client.WithHTTPClient(hc))
+}
+
+// dnsResolver sends every query to server, as the node does with its
+// YZMA_DNS_SERVER (cluster.DNSResolver): on the local Kubernetes, where a
+// container's names are served by the kubelet's own DNS server.
+func dnsResolver(server string) *net.Resolver {
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server)
+		},
+	}
 }
 
 // execute runs the command line and returns the exit code.
@@ -141,6 +157,7 @@ func newRootCmd(lookupEnv func(string) (string, bool)) *cobra.Command {
 	f.StringVar(&g.tls.Key, "key", env("YZMA_KEY"), "client key `file` (env YZMA_KEY)")
 	f.StringVar(&g.tls.ServerName, "server-name", g.tls.ServerName, "name the node's certificate must hold (default: the host of --server)")
 	f.DurationVar(&g.timeout, "timeout", 30*time.Second, "timeout of each request")
+	f.StringVar(&g.dnsServer, "dns-server", env("YZMA_DNS_SERVER"), "DNS server (`host:port`) to resolve --server's host with (env YZMA_DNS_SERVER; default: the system's)")
 	root.AddCommand(newGetCmd(g), newPutCmd(g), newDelCmd(g), newListCmd(g), newWatchCmd(g), newRejoinCmd(g),
 		newBackupCmd(g), newRestoreCmd(g))
 	return root

@@ -44,6 +44,9 @@ func startOperator(ctx context.Context, c *localcluster.Cluster, root, nodeImage
 	if _, err := controller.NewReconciler(mgr, controller.Options{Nodes: nodes, DefaultImage: nodeImage}); err != nil {
 		return fmt.Errorf("operator controller: %w", err)
 	}
+	if _, err := controller.NewBackupReconciler(mgr, controller.BackupOptions{DefaultImage: nodeImage}); err != nil {
+		return fmt.Errorf("backup controller: %w", err)
+	}
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			log.Error("operator stopped", "err", err)
