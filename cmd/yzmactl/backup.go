@@ -22,7 +22,7 @@ type report struct {
 	Size   int64     `json:"size"`
 	SHA256 string    `json:"sha256"`
 	Keys   int       `json:"keys"`
-	Node   string    `json:"node"`           // backup: the node that wrote it; restore: the restored node
+	Node   string    `json:"node"`           // backup: the node it was read from; restore: the restored node (IDs as members list them)
 	From   string    `json:"from,omitempty"` // restore: the node that wrote the backup
 	Time   time.Time `json:"time"`
 }
@@ -192,8 +192,8 @@ func newRestoreCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "restored %d keys (%d bytes, sha256 %s) from node %s; the node mints as %s\n",
-				res.Keys, res.Size, res.SHA256, res.From, res.Node)
+			fmt.Fprintf(cmd.OutOrStdout(), "restored %d keys (%d bytes, sha256 %s) from node %s into node %s (new origin %s)\n",
+				res.Keys, res.Size, res.SHA256, res.From, res.Node, res.Origin)
 			return writeReport(reportPath, report{File: outName(in), Size: res.Size, SHA256: res.SHA256, Keys: res.Keys,
 				Node: res.Node, From: res.From, Time: time.Now().UTC()})
 		},

@@ -171,7 +171,8 @@ const (
 	BackupSHA256Header = "X-Yzma-Backup-Sha256"
 	// BackupKeysHeader is the number of key states in the backup.
 	BackupKeysHeader = "X-Yzma-Backup-Keys"
-	// BackupNodeHeader is the node (origin) that wrote the backup.
+	// BackupNodeHeader is the ID of the node the backup was read from (as
+	// GET /cluster/members lists it).
 	BackupNodeHeader = "X-Yzma-Backup-Node"
 	// DefaultMaxRestoreBytes is the largest backup a node takes unless
 	// configured otherwise.
@@ -183,9 +184,10 @@ type Restore struct {
 	Keys   int    // key states
 	Size   int64  // bytes of the backup
 	SHA256 string // hex
-	From   string // the node that wrote the backup
+	From   string // the ID of the node the backup was read from
 	Time   time.Time
-	Node   string // the restored node's origin: the node part of the dots it mints from now on
+	Node   string // the restored node's ID
+	Origin string // the restored node's origin: the node part of the dots it mints from now on
 	// VersionVector is what the backup reflects, by origin.
 	VersionVector map[string]uint64
 }

@@ -24,7 +24,7 @@ type BackupInfo struct {
 	Size   int64  // bytes
 	SHA256 string // hex: the checksum the backup ends with
 	Keys   int    // key states (from the node's header; 0 from CheckBackup)
-	Node   string // the node that wrote it (from the node's header)
+	Node   string // the ID of the node it was read from (from the node's header)
 }
 
 // Backup streams a point-in-time backup of the node's data to w (GET

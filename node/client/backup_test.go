@@ -78,8 +78,11 @@ func TestBackupOfAClusterUnderWritesRestoresIntoANewCluster(t *testing.T) {
 	if res.Keys != info.Keys || res.SHA256 != info.SHA256 {
 		t.Fatalf("restored %+v from backup %+v", res, info)
 	}
-	if _, held := res.VersionVector[res.Node]; held || len(res.VersionVector) != 3 {
-		t.Fatalf("restored node mints as %s; the backup holds %v", res.Node, res.VersionVector)
+	if _, held := res.VersionVector[res.Origin]; held || len(res.VersionVector) != 3 {
+		t.Fatalf("restored node mints as %s; the backup holds %v", res.Origin, res.VersionVector)
+	}
+	if oldIDs := memberIDs(t, b); !oldIDs[res.From] || oldIDs[res.Node] {
+		t.Fatalf("restore from node %s into node %s; the old cluster's IDs are %v", res.From, res.Node, oldIDs)
 	}
 	testwait.For(t, "the restored cluster converges", 60*time.Second, 50*time.Millisecond, func() bool {
 		return sameDigests(t, restored) && len(listAll(t, a2, "pre/")) == keys-deleted

@@ -40,7 +40,7 @@ func (s *server) backup(c echo.Context) error {
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", backupFileName(b.BackupInfo)))
 	h.Set(api.BackupSHA256Header, b.Sum())
 	h.Set(api.BackupKeysHeader, strconv.Itoa(b.Keys))
-	h.Set(api.BackupNodeHeader, b.Origin.String())
+	h.Set(api.BackupNodeHeader, b.NodeID.String())
 	c.Response().WriteHeader(http.StatusOK)
 	if _, err := b.WriteTo(c.Response()); err != nil {
 		s.log.Warn("backup not fully sent", "error", err)
@@ -50,7 +50,7 @@ func (s *server) backup(c echo.Context) error {
 
 // backupFileName is the name a browser or curl -OJ saves a backup as.
 func backupFileName(b store.BackupInfo) string {
-	return fmt.Sprintf("yzma-%s-%s.yzb", b.Origin, b.Time.Format("20060102T150405Z"))
+	return fmt.Sprintf("yzma-%s-%s.yzb", b.NodeID, b.Time.Format("20060102T150405Z"))
 }
 
 // restore answers POST /restore: the body is a backup (GET /backup),
@@ -73,9 +73,9 @@ func (s *server) restore(c echo.Context) error {
 	case err != nil:
 		return storeError(err)
 	}
-	s.log.Info("restored a backup", "keys", info.Keys, "bytes", info.Size, "sha256", info.Sum(), "from", info.Origin.String())
+	s.log.Info("restored a backup", "keys", info.Keys, "bytes", info.Size, "sha256", info.Sum(), "from", info.NodeID.String())
 	return respond(c, http.StatusOK, api.Restore{Keys: info.Keys, Size: info.Size, SHA256: info.Sum(),
-		From: info.Origin.String(), Time: info.Time, Node: s.node.Origin().String(), VersionVector: vvJSON(info.VV)})
+		From: info.NodeID.String(), Time: info.Time, Node: s.node.ID().String(), Origin: s.node.Origin().String(), VersionVector: vvJSON(info.VV)})
 }
 
 // idleReader moves the connection's read deadline along as the body

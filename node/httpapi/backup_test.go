@@ -36,6 +36,9 @@ func TestBackupAndRestore(t *testing.T) {
 	if got := r.header.Get("Content-Length"); got != strconv.Itoa(len(r.body)) {
 		t.Fatalf("Content-Length %q for %d bytes", got, len(r.body))
 	}
+	if got := r.header.Get(api.BackupNodeHeader); got != src.node.ID().String() {
+		t.Fatalf("node header %q, want %s", got, src.node.ID())
+	}
 	if got := r.header.Get(api.BackupKeysHeader); got != "19" {
 		t.Fatalf("keys header %q, want 19", got)
 	}
@@ -48,7 +51,7 @@ func TestBackupAndRestore(t *testing.T) {
 	var res api.Restore
 	dst.do(http.MethodPost, "/restore", bytes.NewReader(backup)).wantOK(t, &res)
 	if res.Keys != 19 || res.Size != int64(len(backup)) || res.SHA256 != hex.EncodeToString(sum[:]) ||
-		res.From != src.node.Origin().String() || res.Node != dst.node.Origin().String() || res.Node == res.From {
+		res.From != src.node.ID().String() || res.Node != dst.node.ID().String() || res.Origin != dst.node.Origin().String() {
 		t.Fatalf("restore answered %+v", res)
 	}
 	if a, b := digest(t, src), digest(t, dst); a != b {

@@ -38,6 +38,7 @@ type backupHeader struct {
 	Format int                `cbor:"2,keyasint"`
 	Origin crdt.NodeID        `cbor:"3,keyasint"` // of the process that wrote it
 	Time   int64              `cbor:"4,keyasint"` // Unix milliseconds
+	NodeID crdt.NodeID        `cbor:"5,keyasint"` // of the data file it was read from
 }
 
 // Sentinel errors of backups and restores.
@@ -57,6 +58,7 @@ type BackupInfo struct {
 	Size   int64              // bytes, checksum included
 	SHA256 [sha256.Size]byte  // of the bytes before the checksum
 	Keys   int                // key states it holds (live or not)
+	NodeID crdt.NodeID        // the node (data file) it was read from
 	Origin crdt.NodeID        // the process that wrote it
 	Time   time.Time          // of the transaction it was read in
 	VV     crdt.VersionVector // what it reflects
@@ -113,13 +115,13 @@ func (s *Store) writeBackup(f *os.File, info *BackupInfo) error {
 	cw := &countingWriter{w: io.MultiWriter(f, h)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	enc := encMode.NewEncoder(bw)
-	info.Origin = s.origin
+	info.Origin, info.NodeID = s.origin, s.id
 	err := s.view(func(tx *bolt.Tx) error {
 		info.Time = time.Now().UTC()
 		if err := getCBOR(tx.Bucket(bucketMeta), metaVV, &info.VV); err != nil {
 			return err
 		}
-		hdr := backupHeader{VV: info.VV, Format: backupFormat, Origin: s.origin, Time: info.Time.UnixMilli()}
+		hdr := backupHeader{VV: info.VV, Format: backupFormat, Origin: s.origin, NodeID: s.id, Time: info.Time.UnixMilli()}
 		if err := enc.Encode(hdr); err != nil {
 			return err
 		}
@@ -234,7 +236,7 @@ func checkBackup(f io.ReaderAt, n int64) (BackupInfo, error) {
 	if err := (crdt.Context{VV: hdr.VV}).Check(); err != nil {
 		return info, fmt.Errorf("%w: header: %w", ErrBadBackup, err)
 	}
-	info.Origin, info.VV, info.Time = hdr.Origin, hdr.VV, time.UnixMilli(hdr.Time).UTC()
+	info.Origin, info.NodeID, info.VV, info.Time = hdr.Origin, hdr.NodeID, hdr.VV, time.UnixMilli(hdr.Time).UTC()
 	return info, nil
 }
 

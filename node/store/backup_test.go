@@ -74,7 +74,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if restored.Keys != 1190 || restored.SHA256 != info.SHA256 || restored.Origin != a.Origin() {
+	if restored.Keys != 1190 || restored.SHA256 != info.SHA256 || restored.Origin != a.Origin() || restored.NodeID != a.NodeID() {
 		t.Fatalf("restored %+v, want what the backup said", restored)
 	}
 	if digestOf(t, b) != digestOf(t, a) {
