@@ -22,10 +22,8 @@ import (
 // deleted before it began, and the new cluster's nodes have new IDs and
 // mint under an origin the backup does not hold.
 func TestBackupOfAClusterUnderWritesRestoresIntoANewCluster(t *testing.T) {
-	a, gossip := serveMember(t, "a")
-	b, _ := serveMember(t, "b", gossip)
-	c, _ := serveMember(t, "c", gossip)
-	old := []*client.Client{a, b, c}
+	old := serveCluster(t, "a", "b", "c")
+	a, b := old[0], old[1]
 	const keys, deleted = 300, 30
 	for i := range keys {
 		if _, err := old[i%3].Put(ctx(t), fmt.Sprintf("pre/%03d", i), fmt.Append(nil, "v", i), "text/plain"); err != nil {
@@ -67,10 +65,8 @@ func TestBackupOfAClusterUnderWritesRestoresIntoANewCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a2, gossip2 := serveMember(t, "a2")
-	b2, _ := serveMember(t, "b2", gossip2)
-	c2, _ := serveMember(t, "c2", gossip2)
-	restored := []*client.Client{a2, b2, c2}
+	restored := serveCluster(t, "a2", "b2", "c2")
+	a2, b2, c2 := restored[0], restored[1], restored[2]
 	res, err := b2.Restore(ctx(t), bytes.NewReader(backup.Bytes()), int64(backup.Len()))
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,19 @@ func serveMember(t *testing.T, name string, seeds ...string) (*client.Client, st
 	return c, ms[0].Addr
 }
 
+// serveCluster starts a cluster of members with these names, the first
+// one the others' seed, and returns their clients in that order.
+func serveCluster(t *testing.T, names ...string) []*client.Client {
+	t.Helper()
+	first, gossip := serveMember(t, names[0])
+	nodes := []*client.Client{first}
+	for _, name := range names[1:] {
+		c, _ := serveMember(t, name, gossip)
+		nodes = append(nodes, c)
+	}
+	return nodes
+}
+
 // TestLeaveAndRejoin: a node that left refuses a join with peers and
 // rejoins through Rejoin.
 func TestLeaveAndRejoin(t *testing.T) {

@@ -15,10 +15,8 @@ import (
 // a watcher sees the expiry as a delete; a key whose TTL a later write
 // (without one) cleared stays.
 func TestTTLAcrossThreeNodes(t *testing.T) {
-	a, gossip := serveMember(t, "a")
-	b, _ := serveMember(t, "b", gossip)
-	c, _ := serveMember(t, "c", gossip)
-	nodes := []*client.Client{a, b, c}
+	nodes := serveCluster(t, "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
 	w := startWatch(t, c, "ttl/", "")
 	skip := waitWatching(t, c, w, "ttl/ready")
 

@@ -147,10 +147,8 @@ func waitWatching(t *testing.T, c *client.Client, w *watcher, key string) int {
 // applied exactly once, in order (positions without a gap or a repeat),
 // and the last value of each key.
 func TestWatchResumesWithoutLossAcrossThreeNodes(t *testing.T) {
-	a, gossip := serveMember(t, "a")
-	b, _ := serveMember(t, "b", gossip)
-	c, _ := serveMember(t, "c", gossip)
-	nodes := []*client.Client{a, b, c}
+	nodes := serveCluster(t, "a", "b", "c")
+	b := nodes[1]
 	const writes, keys = 10_000, 300
 
 	var (

@@ -112,8 +112,7 @@ func (s *Store) Backup() (*Backup, error) {
 
 func (s *Store) writeBackup(f *os.File, info *BackupInfo) error {
 	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(f, h)}
-	bw := bufio.NewWriterSize(cw, 1<<20)
+	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
 	enc := encMode.NewEncoder(bw)
 	info.Origin, info.NodeID = s.origin, s.id
 	err := s.view(func(tx *bolt.Tx) error {
@@ -144,19 +143,8 @@ func (s *Store) writeBackup(f *os.File, info *BackupInfo) error {
 	if _, err := f.Write(info.SHA256[:]); err != nil {
 		return err
 	}
-	info.Size = cw.n + BackupSumSize
-	return f.Sync()
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	info.Size, err = f.Seek(0, io.SeekCurrent)
+	return err
 }
 
 // Restore merges a backup (from Backup) into this store, which must hold
