@@ -36,8 +36,10 @@ type YzmaBackupSpec struct {
 
 	// Keep is how many backups of a schedule are kept: the backup Job
 	// deletes older "<name>-*.yzb" files from the volume, and the operator
-	// deletes the oldest YzmaBackups it created beyond that number
-	// (finished ones only, Succeeded first). Ignored by a one-shot backup.
+	// deletes the oldest Succeeded YzmaBackups it created beyond that
+	// number, and every Failed one but the latest (failures never push a
+	// success out; one that has not finished stays). Ignored by a one-shot
+	// backup.
 	// +kubebuilder:default=7
 	// +kubebuilder:validation:Minimum=1
 	// +optional

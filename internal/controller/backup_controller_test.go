@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -348,12 +349,15 @@ func TestBackupSchedule(t *testing.T) {
 		t.Errorf("backups %v, want %s and %s", got, name(h1), name(h4))
 	}
 
-	// Both succeed; the next one makes three, one more than keep: the
-	// oldest goes.
+	// Both succeed, and the next one: three successes, one more than
+	// keep: the oldest goes, not before the third succeeded.
 	setBackupPhase(t, ns, name(h1), yzmav1.BackupSucceeded)
 	setBackupPhase(t, ns, name(h4), yzmav1.BackupSucceeded)
 	h5 := h4.Add(time.Hour)
 	clk.SetTime(h5)
+	poke(t, ns, s.Name)
+	waitFor(t, "a third backup", 10*time.Second, func() bool { return len(scheduleChildren(t, ns, s.Name)) == 3 })
+	setBackupPhase(t, ns, name(h5), yzmav1.BackupSucceeded)
 	poke(t, ns, s.Name)
 	waitFor(t, "the oldest backup deleted", 10*time.Second, func() bool {
 		got := childNames(scheduleChildren(t, ns, s.Name))
@@ -363,13 +367,19 @@ func TestBackupSchedule(t *testing.T) {
 		ev := eventsWithReason(t, ns, reasonBackupPruned)
 		return len(ev) == 1 && strings.Contains(ev[0].Note, name(h1))
 	})
-	// A failed backup goes too; one that has not finished stays.
-	setBackupPhase(t, ns, name(h4), yzmav1.BackupFailed)
-	clk.SetTime(h5.Add(time.Hour))
+	// Two failures: the older goes, the latest stays, and neither
+	// pushes a success out; one that has not finished stays.
+	h6, h7, h8 := h5.Add(time.Hour), h5.Add(2*time.Hour), h5.Add(3*time.Hour)
+	for _, h := range []time.Time{h6, h7} {
+		clk.SetTime(h)
+		poke(t, ns, s.Name)
+		waitFor(t, "a backup for "+name(h), 10*time.Second, func() bool { return slices.Contains(childNames(scheduleChildren(t, ns, s.Name)), name(h)) })
+		setBackupPhase(t, ns, name(h), yzmav1.BackupFailed)
+	}
+	clk.SetTime(h8)
 	poke(t, ns, s.Name)
-	waitFor(t, "the failed backup deleted, the unfinished kept", 10*time.Second, func() bool {
-		got := childNames(scheduleChildren(t, ns, s.Name))
-		return len(got) == 2 && got[0] == name(h5) && got[1] == name(h5.Add(time.Hour))
+	waitFor(t, "the older failure deleted, the successes and the unfinished kept", 10*time.Second, func() bool {
+		return slices.Equal(childNames(scheduleChildren(t, ns, s.Name)), []string{name(h4), name(h5), name(h7), name(h8)})
 	})
 }
 

@@ -14,37 +14,32 @@ import (
 	yzmav1 "github.com/yzma/yzma/api/v1alpha1"
 )
 
-// pruneCandidates are the backups of a schedule to delete so that at most
-// keep remain: finished ones only (a Pending or Running one is never
-// deleted), the Succeeded ones first, oldest first (their names end with
-// their due time).
+// pruneCandidates are the backups of a schedule to delete: the Succeeded
+// ones but the keep newest, as with their files (each backup Job prunes
+// the files to as many), and the Failed ones but the newest, whose
+// message says what last went wrong. One that has not finished is never
+// deleted, and failures never push a success out. Names end with the due
+// time, so they sort by it.
 func pruneCandidates(children []yzmav1.YzmaBackup, keep int) []yzmav1.YzmaBackup {
-	extra := len(children) - keep
-	if extra <= 0 {
-		return nil
-	}
-	var finished []yzmav1.YzmaBackup
+	var succeeded, failed []yzmav1.YzmaBackup
 	for _, b := range children {
-		if backupFinished(&b) {
-			finished = append(finished, b)
+		switch b.Status.Phase {
+		case yzmav1.BackupSucceeded:
+			succeeded = append(succeeded, b)
+		case yzmav1.BackupFailed:
+			failed = append(failed, b)
 		}
 	}
-	slices.SortFunc(finished, func(a, b yzmav1.YzmaBackup) int {
-		aOK, bOK := a.Status.Phase == yzmav1.BackupSucceeded, b.Status.Phase == yzmav1.BackupSucceeded
-		if aOK != bOK {
-			if aOK {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(a.Name, b.Name)
-	})
-	return finished[:min(extra, len(finished))]
+	byName := func(a, b yzmav1.YzmaBackup) int { return cmp.Compare(a.Name, b.Name) }
+	slices.SortFunc(succeeded, byName)
+	slices.SortFunc(failed, byName)
+	return append(succeeded[:max(0, len(succeeded)-keep)], failed[:max(0, len(failed)-1)]...)
 }
 
-// pruneScheduled deletes the schedule's backups beyond spec.keep (see
-// pruneCandidates); their Jobs go with them, their files stay (the
-// backup Job prunes those, keeping as many).
+// pruneScheduled deletes the schedule's Succeeded backups beyond
+// spec.keep and its Failed ones but the latest (see pruneCandidates);
+// their Jobs go with them, their files stay (the backup Job prunes those,
+// keeping as many).
 func (r *BackupReconciler) pruneScheduled(ctx context.Context, p *backupPass) error {
 	b := p.b
 	var list yzmav1.YzmaBackupList

@@ -77,7 +77,7 @@
 //
 //	backup_schedule.go   a schedule (spec.schedule): creates the one-shot
 //	                     backup of each due time, requeues for the next
-//	backup_retention.go  a schedule: deletes its backups beyond spec.keep
+//	backup_retention.go  a schedule: deletes its successes beyond spec.keep, its failures but the latest
 //	backup_observe.go    a one-shot backup: its Job as it is
 //	backup_cluster.go    waits (Pending) for the cluster to be Available
 //	backup_job.go        the backup Job

@@ -415,9 +415,10 @@ func TestBackupPruneCandidates(t *testing.T) {
 	}{
 		{"within keep", []yzmav1.YzmaBackup{child("s-1", ok), child("s-2", ok)}, 2, nil},
 		{"oldest first", []yzmav1.YzmaBackup{child("s-3", ok), child("s-1", ok), child("s-2", ok)}, 1, []string{"s-1", "s-2"}},
-		{"succeeded before failed", []yzmav1.YzmaBackup{child("s-1", failed), child("s-2", ok), child("s-3", ok)}, 2, []string{"s-2"}},
-		{"then failed ones", []yzmav1.YzmaBackup{child("s-1", failed), child("s-2", ok), child("s-3", running)}, 1, []string{"s-2", "s-1"}},
-		{"never one that has not finished", []yzmav1.YzmaBackup{child("s-1", pending), child("s-2", running), child("s-3", ok)}, 1, []string{"s-3"}},
+		{"failures do not count against keep", []yzmav1.YzmaBackup{child("s-1", failed), child("s-2", ok), child("s-3", ok)}, 2, nil},
+		{"the latest failure stays", []yzmav1.YzmaBackup{child("s-4", failed), child("s-1", failed), child("s-3", ok), child("s-2", failed)}, 1, []string{"s-1", "s-2"}},
+		{"both", []yzmav1.YzmaBackup{child("s-1", ok), child("s-2", failed), child("s-3", ok), child("s-4", failed)}, 1, []string{"s-1", "s-2"}},
+		{"never one that has not finished", []yzmav1.YzmaBackup{child("s-1", pending), child("s-2", running), child("s-3", ok)}, 1, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
