@@ -113,10 +113,13 @@ type YzmaBackupStatus struct {
 	// Size of the file in bytes.
 	// +optional
 	Size int64 `json:"size,omitempty"`
-	// Checksum of the file: "sha256:<hex>".
+	// Checksum is "sha256:<hex>", the SHA-256 of the backup's content,
+	// which the file ends with: its last 32 bytes are that hash of what
+	// precedes them (head -c -32 FILE | sha256sum).
 	// +optional
 	Checksum string `json:"checksum,omitempty"`
-	// Keys is how many live keys the backup holds.
+	// Keys is how many key states the backup holds: its live keys, and
+	// any deleted one whose delete still carries causal context.
 	// +optional
 	Keys int64 `json:"keys,omitempty"`
 	// Node is the ID of the node the backup was taken from.
