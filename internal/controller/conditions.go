@@ -65,12 +65,17 @@ const (
 
 // setCondition sets one condition of c, True when ok, for c's generation.
 func setCondition(c *yzmav1.YzmaCluster, typ string, ok bool, reason, format string, args ...any) {
+	setIn(&c.Status.Conditions, c.Generation, typ, ok, reason, format, args...)
+}
+
+// setIn sets one condition in conds, True when ok, for generation.
+func setIn(conds *[]metav1.Condition, generation int64, typ string, ok bool, reason, format string, args ...any) {
 	status := metav1.ConditionFalse
 	if ok {
 		status = metav1.ConditionTrue
 	}
-	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: c.Generation,
+	meta.SetStatusCondition(conds, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: generation,
 	})
 }
 
@@ -108,11 +113,5 @@ const (
 // setBackupCondition sets one condition of b, True when ok, for b's
 // generation.
 func setBackupCondition(b *yzmav1.YzmaBackup, typ string, ok bool, reason, format string, args ...any) {
-	status := metav1.ConditionFalse
-	if ok {
-		status = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: b.Generation,
-	})
+	setIn(&b.Status.Conditions, b.Generation, typ, ok, reason, format, args...)
 }
